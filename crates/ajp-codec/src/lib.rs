@@ -1,0 +1,1 @@
+//! ajp-codec (work in progress).

@@ -1,0 +1,1 @@
+//! ajp-service (work in progress).

@@ -1,0 +1,1 @@
+//! fdpass-layer (work in progress).

@@ -1,0 +1,1 @@
+//! Removed once real integration tests exist.
