@@ -1,0 +1,235 @@
+//! The fixed code tables of AJP13: method codes, coded header names in both directions,
+//! attribute codes and message types. One place, so a reader can check them against
+//! httpd's `ajp_header.h` and Tomcat's `Constants.java` at a glance.
+
+use std::sync::LazyLock;
+
+use http::Method;
+
+/// Message type bytes.
+pub(crate) mod msg {
+    pub(crate) const FORWARD_REQUEST: u8 = 2;
+    pub(crate) const SEND_BODY_CHUNK: u8 = 3;
+    pub(crate) const SEND_HEADERS: u8 = 4;
+    pub(crate) const END_RESPONSE: u8 = 5;
+    pub(crate) const GET_BODY_CHUNK: u8 = 6;
+    pub(crate) const SHUTDOWN: u8 = 7;
+    pub(crate) const CPONG: u8 = 9;
+    pub(crate) const CPING: u8 = 10;
+}
+
+/// Attribute codes that follow the headers of a Forward Request.
+pub(crate) mod attr {
+    pub(crate) const CONTEXT: u8 = 0x01;
+    pub(crate) const SERVLET_PATH: u8 = 0x02;
+    pub(crate) const REMOTE_USER: u8 = 0x03;
+    pub(crate) const AUTH_TYPE: u8 = 0x04;
+    pub(crate) const QUERY_STRING: u8 = 0x05;
+    pub(crate) const ROUTE: u8 = 0x06;
+    pub(crate) const SSL_CERT: u8 = 0x07;
+    pub(crate) const SSL_CIPHER: u8 = 0x08;
+    pub(crate) const SSL_SESSION: u8 = 0x09;
+    pub(crate) const REQ_ATTRIBUTE: u8 = 0x0A;
+    pub(crate) const SSL_KEY_SIZE: u8 = 0x0B;
+    pub(crate) const SECRET: u8 = 0x0C;
+    pub(crate) const STORED_METHOD: u8 = 0x0D;
+    pub(crate) const ARE_DONE: u8 = 0xFF;
+}
+
+/// Method byte meaning "the method name is in attribute 0x0D".
+pub(crate) const STORED_METHOD: u8 = 0xFF;
+
+/// The 27 coded methods; code `n` is `METHOD_NAMES[n - 1]`.
+pub(crate) const METHOD_NAMES: [&str; 27] = [
+    "OPTIONS",
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "TRACE",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "ACL",
+    "REPORT",
+    "VERSION-CONTROL",
+    "CHECKIN",
+    "CHECKOUT",
+    "UNCHECKOUT",
+    "SEARCH",
+    "MKWORKSPACE",
+    "UPDATE",
+    "LABEL",
+    "MERGE",
+    "BASELINE-CONTROL",
+    "MKACTIVITY",
+];
+
+static METHODS: LazyLock<[Method; 27]> = LazyLock::new(|| {
+    METHOD_NAMES.map(|name| Method::from_bytes(name.as_bytes()).expect("table holds tokens"))
+});
+
+/// The method for a code 1..=27.
+pub(crate) fn method_for_code(code: u8) -> Option<Method> {
+    match code {
+        2 => Some(Method::GET),
+        4 => Some(Method::POST),
+        1..=27 => Some(METHODS[code as usize - 1].clone()),
+        _ => None,
+    }
+}
+
+/// The code of a method, if it has one. Method names are case-sensitive.
+pub(crate) fn code_for_method(method: &Method) -> Option<u8> {
+    // The common methods without a string comparison.
+    let code = match *method {
+        Method::GET => 2,
+        Method::POST => 4,
+        Method::HEAD => 3,
+        Method::PUT => 5,
+        Method::DELETE => 6,
+        Method::OPTIONS => 1,
+        Method::TRACE => 7,
+        Method::PATCH | Method::CONNECT => return None,
+        _ => {
+            let name = method.as_str();
+            return METHOD_NAMES
+                .iter()
+                .position(|m| *m == name)
+                .map(|i| i as u8 + 1);
+        }
+    };
+    Some(code)
+}
+
+/// Coded request header names (proxy → container), lower case; code `0xA000 + n` is
+/// `REQUEST_HEADERS[n - 1]`.
+pub(crate) const REQUEST_HEADERS: [&str; 14] = [
+    "accept",
+    "accept-charset",
+    "accept-encoding",
+    "accept-language",
+    "authorization",
+    "connection",
+    "content-type",
+    "content-length",
+    "cookie",
+    "cookie2",
+    "host",
+    "pragma",
+    "referer",
+    "user-agent",
+];
+
+/// Coded response header names (container → proxy), lower case; code `0xA000 + n` is
+/// `RESPONSE_HEADERS[n - 1]`.
+pub(crate) const RESPONSE_HEADERS: [&str; 11] = [
+    "content-type",
+    "content-language",
+    "content-length",
+    "date",
+    "last-modified",
+    "location",
+    "set-cookie",
+    "set-cookie2",
+    "servlet-engine",
+    "status",
+    "www-authenticate",
+];
+
+/// The table a header name is coded against.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Direction {
+    Request,
+    Response,
+}
+
+impl Direction {
+    pub(crate) fn table(self) -> &'static [&'static str] {
+        match self {
+            Self::Request => &REQUEST_HEADERS,
+            Self::Response => &RESPONSE_HEADERS,
+        }
+    }
+
+    /// The low byte of the code for `name`, matched case-insensitively.
+    #[inline]
+    pub(crate) fn code_for(self, name: &[u8]) -> Option<u8> {
+        // Dispatch on length first: at most three names share one.
+        let candidates: &[u8] = match (self, name.len()) {
+            (Self::Request, 4) => &[11],
+            (Self::Request, 6) => &[1, 9, 12],
+            (Self::Request, 7) => &[10, 13],
+            (Self::Request, 10) => &[6, 14],
+            (Self::Request, 12) => &[7],
+            (Self::Request, 13) => &[5],
+            (Self::Request, 14) => &[2, 8],
+            (Self::Request, 15) => &[3, 4],
+            (Self::Response, 4) => &[4],
+            (Self::Response, 6) => &[10],
+            (Self::Response, 8) => &[6],
+            (Self::Response, 10) => &[7],
+            (Self::Response, 11) => &[8],
+            (Self::Response, 12) => &[1],
+            (Self::Response, 13) => &[5],
+            (Self::Response, 14) => &[3, 9],
+            (Self::Response, 16) => &[2, 11],
+            _ => return None,
+        };
+        let table = self.table();
+        candidates
+            .iter()
+            .copied()
+            .find(|&c| table[c as usize - 1].as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// The lower-case name for the low byte of a code.
+    #[inline]
+    pub(crate) fn name_for(self, code: u8) -> Option<&'static str> {
+        let table = self.table();
+        (code as usize)
+            .checked_sub(1)
+            .and_then(|i| table.get(i))
+            .copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_method_code_round_trips() {
+        for code in 1..=27u8 {
+            let m = method_for_code(code).unwrap();
+            assert_eq!(m.as_str(), METHOD_NAMES[code as usize - 1]);
+            assert_eq!(code_for_method(&m), Some(code));
+        }
+        assert_eq!(method_for_code(0), None);
+        assert_eq!(method_for_code(28), None);
+        assert_eq!(code_for_method(&Method::PATCH), None);
+        let brew = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(code_for_method(&brew), None);
+    }
+
+    #[test]
+    fn every_header_code_matches_its_name_in_any_case() {
+        for dir in [Direction::Request, Direction::Response] {
+            for (i, name) in dir.table().iter().enumerate() {
+                let code = i as u8 + 1;
+                assert_eq!(dir.code_for(name.as_bytes()), Some(code), "{name}");
+                assert_eq!(dir.code_for(name.to_uppercase().as_bytes()), Some(code));
+                assert_eq!(dir.name_for(code), Some(*name));
+            }
+            assert_eq!(dir.name_for(0), None);
+            assert_eq!(dir.code_for(b"x-custom"), None);
+        }
+        assert_eq!(Direction::Request.code_for(b"set-cookie"), None);
+        assert_eq!(Direction::Response.code_for(b"host"), None);
+    }
+}

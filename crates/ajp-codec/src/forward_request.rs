@@ -1,0 +1,455 @@
+//! FORWARD_REQUEST (type 2): the request head, sent by the proxy to start a request.
+//!
+//! ```text
+//! 0x02 method:u8 protocol:str req_uri:str remote_addr:str remote_host:str|null
+//!      server_name:str server_port:u16 is_ssl:bool num_headers:u16
+//!      num_headers × (name: 0xA0xx code | str, value: str)
+//!      attributes × (code:u8 value)  0xFF
+//! ```
+
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::Method;
+
+use crate::codes::{self, Direction, attr};
+use crate::error::{DecodeError, EncodeError};
+use crate::packet::{PacketSize, TO_CONTAINER_MAGIC};
+use crate::wire::{Reader, Source, put_opt_string, put_packet, put_string};
+
+/// The request head a proxy sends to the container.
+///
+/// `S` is the byte-string type of the fields: [`Bytes`] for decoded messages (slices of the
+/// packet, no copies), or `&[u8]`/`&str`/`Vec<u8>`/… for building one to encode.
+///
+/// The method is an [`http::Method`]: the 27 AJP method codes are used where they apply and
+/// any other method travels as the "stored method" (code `0xFF` plus attribute `0x0D`). The
+/// two are tied together by the type, so one can never be sent without the other.
+///
+/// ```
+/// use ajp_codec::{Attribute, ForwardRequest, PacketSize};
+/// use bytes::BytesMut;
+///
+/// let req = ForwardRequest {
+///     method: http::Method::GET,
+///     protocol: "HTTP/1.1",
+///     req_uri: "/index.jsp",
+///     remote_addr: "10.0.0.7",
+///     remote_host: None,
+///     server_name: "www.example.com",
+///     server_port: 443,
+///     is_ssl: true,
+///     headers: vec![("host", "www.example.com"), ("x-req-id", "abc")],
+///     attributes: vec![
+///         Attribute::QueryString("a=1"),
+///         Attribute::Secret("s3cret"),
+///         Attribute::ReqAttribute { name: "AJP_REMOTE_PORT", value: "54321" },
+///     ],
+/// };
+/// let mut buf = BytesMut::new();
+/// req.encode(&mut buf, PacketSize::DEFAULT).unwrap();
+/// assert_eq!(&buf[..5], &[0x12, 0x34, 0x00, 0x90, 0x02]);
+///
+/// let decoded = ForwardRequest::decode(buf.split_off(4).freeze()).unwrap();
+/// assert_eq!(decoded.req_uri, "/index.jsp");
+/// assert_eq!(decoded.header("HOST").unwrap(), "www.example.com");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ForwardRequest<S = Bytes> {
+    /// The request method.
+    pub method: Method,
+    /// The protocol, e.g. `HTTP/1.1`.
+    pub protocol: S,
+    /// The path, still percent-encoded, without the query (that goes in
+    /// [`Attribute::QueryString`]).
+    pub req_uri: S,
+    /// The client's IP address as text.
+    pub remote_addr: S,
+    /// The client's host name, if known (null on the wire otherwise).
+    pub remote_host: Option<S>,
+    /// The server (virtual host) name. Tomcat uses it only when there is no Host header.
+    pub server_name: S,
+    /// The port the client connected to on the proxy.
+    pub server_port: u16,
+    /// Whether the client connection is TLS; the only way the container learns the scheme.
+    pub is_ssl: bool,
+    /// Request headers in order, repeats kept. Names whose lower-case form is one of the 14
+    /// coded request headers are sent as their code (matched case-insensitively). Decoded,
+    /// such names are always lower case, whether they came as a code or as a string.
+    pub headers: Vec<(S, S)>,
+    /// Attributes, in the order they are sent.
+    pub attributes: Vec<Attribute<S>>,
+}
+
+/// An attribute of a Forward Request: facts the proxy knows about the request that are not
+/// headers. The container trusts them, so they must come from the proxy's own knowledge or
+/// configuration, never from the client.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Attribute<S = Bytes> {
+    /// `0x01` context (no peer sends or uses it).
+    Context(S),
+    /// `0x02` servlet_path (no peer sends or uses it).
+    ServletPath(S),
+    /// `0x03` the user the proxy authenticated.
+    RemoteUser(S),
+    /// `0x04` the authentication type the proxy used.
+    AuthType(S),
+    /// `0x05` the query string, without the `?`.
+    QueryString(S),
+    /// `0x06` the route (jvmRoute) chosen by a load balancer; informational.
+    Route(S),
+    /// `0x07` the client certificate (PEM).
+    SslCert(S),
+    /// `0x08` the TLS cipher suite.
+    SslCipher(S),
+    /// `0x09` the TLS session id.
+    SslSession(S),
+    /// `0x0A` a named request attribute such as `AJP_REMOTE_PORT`, `AJP_LOCAL_ADDR` or
+    /// `AJP_SSL_PROTOCOL`.
+    ReqAttribute {
+        /// The attribute name.
+        name: S,
+        /// The attribute value.
+        value: S,
+    },
+    /// `0x0B` the TLS key size in bits (a `u16` on the wire, not a string).
+    SslKeySize(u16),
+    /// `0x0C` the shared secret. Its `Debug` output is redacted.
+    Secret(S),
+}
+
+impl<S: AsRef<[u8]>> ForwardRequest<S> {
+    /// The value of the first header named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&S> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.as_ref().eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+
+    /// The query string attribute, if any.
+    pub fn query_string(&self) -> Option<&S> {
+        self.attributes.iter().find_map(|a| match a {
+            Attribute::QueryString(q) => Some(q),
+            _ => None,
+        })
+    }
+
+    /// The secret attribute, if any.
+    pub fn secret(&self) -> Option<&S> {
+        self.attributes.iter().find_map(|a| match a {
+            Attribute::Secret(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    /// Appends this request as one packet to `dst`.
+    ///
+    /// A request that does not fit one packet of `packet_size` is an
+    /// [`EncodeError::TooLarge`], and `dst` is left as it was.
+    pub fn encode(&self, dst: &mut BytesMut, packet_size: PacketSize) -> Result<(), EncodeError> {
+        put_packet(dst, TO_CONTAINER_MAGIC, packet_size.max_payload(), |dst| {
+            self.encode_payload(dst, packet_size.max_payload())
+        })
+    }
+
+    fn encode_payload(&self, dst: &mut BytesMut, max: usize) -> Result<(), EncodeError> {
+        let start = dst.len();
+        let code = codes::code_for_method(&self.method);
+        dst.put_u8(codes::msg::FORWARD_REQUEST);
+        dst.put_u8(code.unwrap_or(codes::STORED_METHOD));
+        put_string(dst, "protocol", self.protocol.as_ref())?;
+        put_string(dst, "req_uri", self.req_uri.as_ref())?;
+        put_string(dst, "remote_addr", self.remote_addr.as_ref())?;
+        put_opt_string(
+            dst,
+            "remote_host",
+            self.remote_host.as_ref().map(AsRef::as_ref),
+        )?;
+        put_string(dst, "server_name", self.server_name.as_ref())?;
+        dst.put_u16(self.server_port);
+        dst.put_u8(self.is_ssl.into());
+        let count = u16::try_from(self.headers.len()).map_err(|_| EncodeError::TooManyHeaders {
+            count: self.headers.len(),
+        })?;
+        dst.put_u16(count);
+        for (name, value) in &self.headers {
+            put_header(dst, Direction::Request, name.as_ref(), value.as_ref())?;
+            // Stop early rather than copy a huge header we will reject anyway.
+            check_len(dst, start, max)?;
+        }
+        // The stored method goes where httpd and mod_jk put it: after the coded attributes,
+        // before the named ones.
+        let mut stored_pending = code.is_none();
+        for a in &self.attributes {
+            if stored_pending && matches!(a, Attribute::ReqAttribute { .. }) {
+                put_stored_method(dst, &self.method)?;
+                stored_pending = false;
+            }
+            a.encode(dst)?;
+            check_len(dst, start, max)?;
+        }
+        if stored_pending {
+            put_stored_method(dst, &self.method)?;
+        }
+        dst.put_u8(attr::ARE_DONE);
+        Ok(())
+    }
+}
+
+fn check_len(dst: &BytesMut, start: usize, max: usize) -> Result<(), EncodeError> {
+    let len = dst.len() - start;
+    if len > max {
+        return Err(EncodeError::TooLarge { len, max });
+    }
+    Ok(())
+}
+
+fn put_stored_method(dst: &mut BytesMut, method: &Method) -> Result<(), EncodeError> {
+    dst.put_u8(attr::STORED_METHOD);
+    put_string(dst, "stored_method", method.as_str().as_bytes())
+}
+
+/// Writes a header name (as its code when it has one) and value.
+#[inline]
+pub(crate) fn put_header(
+    dst: &mut BytesMut,
+    dir: Direction,
+    name: &[u8],
+    value: &[u8],
+) -> Result<(), EncodeError> {
+    match dir.code_for(name) {
+        Some(code) => dst.put_u16(0xA000 | code as u16),
+        None => {
+            // A string length of 0xA0xx would be read back as a header code.
+            if name.len() >= 0xA000 {
+                return Err(EncodeError::HeaderNameTooLong { len: name.len() });
+            }
+            put_string(dst, "header name", name)?;
+        }
+    }
+    put_string(dst, "header value", value)
+}
+
+/// Reads `count` headers; shared with SEND_HEADERS.
+pub(crate) fn read_headers<S, P: Source<S>>(
+    r: &mut Reader<'_>,
+    src: &P,
+    dir: Direction,
+) -> Result<Vec<(S, S)>, DecodeError> {
+    let declared = r.u16("num_headers")?;
+    // Each header takes at least 5 bytes (2-byte code + empty value): bound the
+    // allocation by what the packet can really hold.
+    let mut headers = Vec::with_capacity((declared as usize).min(r.remaining() / 5));
+    for found in 0..declared {
+        if r.remaining() == 0 {
+            return Err(DecodeError::HeaderCount { declared, found });
+        }
+        let offset = r.pos();
+        let peek = r.peek_u16("header name")?;
+        let name = if peek >> 8 == 0xA0 {
+            r.u16("header name")?;
+            let name = dir
+                .name_for(peek as u8)
+                .ok_or(DecodeError::UnknownHeaderCode { code: peek, offset })?;
+            P::from_static(name.as_bytes())
+        } else {
+            let range = r.string("header name")?;
+            // A coded name sent as a string (mod_jk does this for Accept-Language) comes out
+            // the same as its code would, so a decoded message re-encodes to itself.
+            match dir
+                .code_for(&r.buf()[range.clone()])
+                .and_then(|c| dir.name_for(c))
+            {
+                Some(name) => P::from_static(name.as_bytes()),
+                None => src.slice(range),
+            }
+        };
+        let value = src.slice(r.string("header value")?);
+        headers.push((name, value));
+    }
+    Ok(headers)
+}
+
+impl ForwardRequest<Bytes> {
+    /// Decodes a Forward Request from a packet payload (the bytes after the 4-byte header,
+    /// starting with the type byte 2). String fields are slices of `payload`: nothing is
+    /// copied.
+    pub fn decode(payload: Bytes) -> Result<Self, DecodeError> {
+        decode_from(&payload, &payload)
+    }
+}
+
+impl<'a> ForwardRequest<&'a [u8]> {
+    /// Decodes a Forward Request from a payload, borrowing its fields: the fastest way to
+    /// inspect one without taking ownership.
+    pub fn parse(payload: &'a [u8]) -> Result<Self, DecodeError> {
+        decode_from(payload, &payload)
+    }
+}
+
+fn decode_from<S, P: Source<S>>(payload: &[u8], src: &P) -> Result<ForwardRequest<S>, DecodeError> {
+    let mut r = Reader::new(payload);
+    let kind = r.u8("message type")?;
+    if kind != codes::msg::FORWARD_REQUEST {
+        return Err(DecodeError::UnknownMessageType { code: kind });
+    }
+    let method_code = r.u8("method")?;
+    let coded_method = match method_code {
+        codes::STORED_METHOD => None,
+        code => Some(codes::method_for_code(code).ok_or(DecodeError::InvalidMethod { code })?),
+    };
+    let protocol = src.slice(r.string("protocol")?);
+    let req_uri = src.slice(r.string("req_uri")?);
+    let remote_addr = src.slice(r.string("remote_addr")?);
+    let remote_host = r.opt_string("remote_host")?.map(|x| src.slice(x));
+    let server_name = src.slice(r.string("server_name")?);
+    let server_port = r.u16("server_port")?;
+    let is_ssl = r.bool("is_ssl")?;
+    let headers = read_headers(&mut r, src, Direction::Request)?;
+
+    let mut attributes = Vec::new();
+    let mut stored_method = None;
+    loop {
+        let offset = r.pos();
+        let code = r.u8("attribute code")?;
+        let a = match code {
+            attr::ARE_DONE => break,
+            attr::CONTEXT => Attribute::Context(src.slice(r.string("context")?)),
+            attr::SERVLET_PATH => Attribute::ServletPath(src.slice(r.string("servlet_path")?)),
+            attr::REMOTE_USER => Attribute::RemoteUser(src.slice(r.string("remote_user")?)),
+            attr::AUTH_TYPE => Attribute::AuthType(src.slice(r.string("auth_type")?)),
+            attr::QUERY_STRING => Attribute::QueryString(src.slice(r.string("query_string")?)),
+            attr::ROUTE => Attribute::Route(src.slice(r.string("route")?)),
+            attr::SSL_CERT => Attribute::SslCert(src.slice(r.string("ssl_cert")?)),
+            attr::SSL_CIPHER => Attribute::SslCipher(src.slice(r.string("ssl_cipher")?)),
+            attr::SSL_SESSION => Attribute::SslSession(src.slice(r.string("ssl_session")?)),
+            attr::REQ_ATTRIBUTE => Attribute::ReqAttribute {
+                name: src.slice(r.string("req_attribute name")?),
+                value: src.slice(r.string("req_attribute value")?),
+            },
+            attr::SSL_KEY_SIZE => Attribute::SslKeySize(r.u16("ssl_key_size")?),
+            attr::SECRET => Attribute::Secret(src.slice(r.string("secret")?)),
+            attr::STORED_METHOD => {
+                let name = r.string("stored_method")?;
+                if stored_method.is_some() || coded_method.is_some() {
+                    return Err(DecodeError::InvalidMethod { code: method_code });
+                }
+                let method = Method::from_bytes(&payload[name])
+                    .map_err(|_| DecodeError::InvalidMethod { code: method_code })?;
+                stored_method = Some(method);
+                continue;
+            }
+            code => return Err(DecodeError::UnknownAttribute { code, offset }),
+        };
+        attributes.push(a);
+    }
+    r.finish()?;
+    let method = coded_method
+        .or(stored_method)
+        .ok_or(DecodeError::InvalidMethod { code: method_code })?;
+    Ok(ForwardRequest {
+        method,
+        protocol,
+        req_uri,
+        remote_addr,
+        remote_host,
+        server_name,
+        server_port,
+        is_ssl,
+        headers,
+        attributes,
+    })
+}
+
+impl<S: AsRef<[u8]>> Attribute<S> {
+    fn encode(&self, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        let (code, field, value) = match self {
+            Self::Context(v) => (attr::CONTEXT, "context", v),
+            Self::ServletPath(v) => (attr::SERVLET_PATH, "servlet_path", v),
+            Self::RemoteUser(v) => (attr::REMOTE_USER, "remote_user", v),
+            Self::AuthType(v) => (attr::AUTH_TYPE, "auth_type", v),
+            Self::QueryString(v) => (attr::QUERY_STRING, "query_string", v),
+            Self::Route(v) => (attr::ROUTE, "route", v),
+            Self::SslCert(v) => (attr::SSL_CERT, "ssl_cert", v),
+            Self::SslCipher(v) => (attr::SSL_CIPHER, "ssl_cipher", v),
+            Self::SslSession(v) => (attr::SSL_SESSION, "ssl_session", v),
+            Self::Secret(v) => (attr::SECRET, "secret", v),
+            Self::ReqAttribute { name, value } => {
+                dst.put_u8(attr::REQ_ATTRIBUTE);
+                put_string(dst, "req_attribute name", name.as_ref())?;
+                return put_string(dst, "req_attribute value", value.as_ref());
+            }
+            Self::SslKeySize(bits) => {
+                dst.put_u8(attr::SSL_KEY_SIZE);
+                dst.put_u16(*bits);
+                return Ok(());
+            }
+        };
+        dst.put_u8(code);
+        put_string(dst, field, value.as_ref())
+    }
+}
+
+/// Shows byte strings as text where they are UTF-8.
+pub(crate) struct Text<'a>(pub(crate) &'a [u8]);
+
+impl fmt::Debug for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match std::str::from_utf8(self.0) {
+            Ok(s) => fmt::Debug::fmt(s, f),
+            Err(_) => write!(f, "b{:?}", Bytes::copy_from_slice(self.0)),
+        }
+    }
+}
+
+impl<S: AsRef<[u8]>> fmt::Debug for ForwardRequest<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<_> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (Text(n.as_ref()), Text(v.as_ref())))
+            .collect();
+        f.debug_struct("ForwardRequest")
+            .field("method", &self.method)
+            .field("protocol", &Text(self.protocol.as_ref()))
+            .field("req_uri", &Text(self.req_uri.as_ref()))
+            .field("remote_addr", &Text(self.remote_addr.as_ref()))
+            .field(
+                "remote_host",
+                &self.remote_host.as_ref().map(|h| Text(h.as_ref())),
+            )
+            .field("server_name", &Text(self.server_name.as_ref()))
+            .field("server_port", &self.server_port)
+            .field("is_ssl", &self.is_ssl)
+            .field("headers", &headers)
+            .field("attributes", &self.attributes)
+            .finish()
+    }
+}
+
+impl<S: AsRef<[u8]>> fmt::Debug for Attribute<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, v) = match self {
+            Self::Context(v) => ("Context", v),
+            Self::ServletPath(v) => ("ServletPath", v),
+            Self::RemoteUser(v) => ("RemoteUser", v),
+            Self::AuthType(v) => ("AuthType", v),
+            Self::QueryString(v) => ("QueryString", v),
+            Self::Route(v) => ("Route", v),
+            Self::SslCert(v) => ("SslCert", v),
+            Self::SslCipher(v) => ("SslCipher", v),
+            Self::SslSession(v) => ("SslSession", v),
+            Self::Secret(_) => return f.write_str("Secret(<redacted>)"),
+            Self::SslKeySize(bits) => return f.debug_tuple("SslKeySize").field(bits).finish(),
+            Self::ReqAttribute { name, value } => {
+                return f
+                    .debug_struct("ReqAttribute")
+                    .field("name", &Text(name.as_ref()))
+                    .field("value", &Text(value.as_ref()))
+                    .finish();
+            }
+        };
+        f.debug_tuple(name).field(&Text(v.as_ref())).finish()
+    }
+}
