@@ -1,0 +1,1 @@
+//! The container side of AJP13 (work in progress).
