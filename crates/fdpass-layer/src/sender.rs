@@ -1,0 +1,190 @@
+//! The sending side: connect to the worker socket and pass it a connection.
+
+use std::fmt;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+
+use crate::error::{Error, Kind, Result};
+use crate::flusher::{Flusher, SharedFlusher, StandardFlush};
+use crate::meta::Metadata;
+use crate::scm;
+
+/// Which bytes travel with the fd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Exactly what mod_proxy_fdpass sends: one `'\0'` byte carrying one `SCM_RIGHTS` fd, one
+    /// unix connection per hand-off, no acknowledgement. Any worker written for httpd works.
+    /// Request-body bytes and pipelined bytes already read are lost, as with httpd.
+    #[default]
+    Compatible,
+    /// A versioned, length-prefixed [`Metadata`] frame carrying the fd on its first byte:
+    /// addresses, request head, body bytes already read, `read_buf`, bytes already written.
+    /// See the [crate docs](crate#the-extended-wire-format).
+    Extended,
+}
+
+/// Where and how to hand connections off. Cheap to clone.
+///
+/// ```
+/// use std::time::Duration;
+/// use fdpass_layer::{Mode, NoFlush, Sender};
+///
+/// let sender = Sender::new("/run/worker.sock")
+///     .mode(Mode::Extended)
+///     .flusher(NoFlush)
+///     .connect_timeout(Duration::from_millis(500));
+/// assert_eq!(sender.get_mode(), Mode::Extended);
+/// ```
+#[derive(Clone)]
+pub struct Sender {
+    inner: Arc<Config>,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    path: PathBuf,
+    mode: Mode,
+    flusher: SharedFlusher,
+    connect_timeout: Duration,
+    send_timeout: Duration,
+    max_buffered_body: usize,
+}
+
+impl Sender {
+    /// Hands off to the unix stream socket at `path`, in [`Mode::Compatible`] with the
+    /// [`StandardFlush`] flusher.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self {
+            inner: Arc::new(Config {
+                path: path.as_ref().to_owned(),
+                mode: Mode::Compatible,
+                flusher: SharedFlusher(Arc::new(StandardFlush)),
+                connect_timeout: Duration::from_secs(1),
+                send_timeout: Duration::from_secs(5),
+                max_buffered_body: 64 * 1024,
+            }),
+        }
+    }
+
+    fn config(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(Arc::make_mut(&mut self.inner));
+        self
+    }
+
+    /// Sets the wire mode. Default: [`Mode::Compatible`].
+    pub fn mode(self, mode: Mode) -> Self {
+        self.config(|c| c.mode = mode)
+    }
+
+    /// Sets the flusher. Default: [`StandardFlush`] (httpd's `flush`).
+    pub fn flusher<F: Flusher>(self, flusher: F) -> Self {
+        self.config(|c| c.flusher = SharedFlusher(Arc::new(flusher)))
+    }
+
+    /// Bounds connecting to the worker socket. Default: 1 s.
+    pub fn connect_timeout(self, timeout: Duration) -> Self {
+        self.config(|c| c.connect_timeout = timeout)
+    }
+
+    /// Bounds writing the flusher's bytes, waiting for earlier responses to flush, and
+    /// sending the fd and metadata. Default: 5 s.
+    pub fn send_timeout(self, timeout: Duration) -> Self {
+        self.config(|c| c.send_timeout = timeout)
+    }
+
+    /// In extended mode, the largest chunked request body that is buffered (de-chunked) so
+    /// it can travel in the metadata. A larger one makes the hand-off fail with
+    /// `413 Payload Too Large`, because hyper's de-chunking state cannot be handed over.
+    /// Default: 64 KiB.
+    pub fn max_buffered_body(self, max: usize) -> Self {
+        self.config(|c| c.max_buffered_body = max)
+    }
+
+    /// The worker socket path.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The wire mode.
+    pub fn get_mode(&self) -> Mode {
+        self.inner.mode
+    }
+
+    pub(crate) fn get_flusher(&self) -> &dyn Flusher {
+        &*self.inner.flusher.0
+    }
+
+    pub(crate) fn get_send_timeout(&self) -> Duration {
+        self.inner.send_timeout
+    }
+
+    pub(crate) fn get_max_buffered_body(&self) -> usize {
+        self.inner.max_buffered_body
+    }
+
+    /// Connects to the worker socket (first step of a hand-off, as in httpd).
+    pub(crate) async fn connect(&self) -> Result<UnixStream> {
+        match tokio::time::timeout(
+            self.inner.connect_timeout,
+            UnixStream::connect(&self.inner.path),
+        )
+        .await
+        {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(Error::new_connect(e)),
+            Err(_) => Err(Error::new(Kind::Connect).with("connect timed out")),
+        }
+    }
+
+    /// Passes `fd` (a connected client socket) to the worker, with `meta` in extended mode.
+    ///
+    /// This is the low-level step the hyper driver uses; call it directly to hand off a
+    /// socket you accepted yourself. The caller keeps its copy of `fd` and should close it
+    /// afterwards with `drop`, **never** `shutdown()`, which would end the worker's
+    /// connection too. In compatible mode `meta` is ignored.
+    pub async fn send(&self, fd: impl AsFd, meta: &Metadata) -> Result<()> {
+        let unix = self.connect().await?;
+        self.send_on(unix, fd, meta).await
+    }
+
+    pub(crate) async fn send_on(
+        &self,
+        mut unix: UnixStream,
+        fd: impl AsFd,
+        meta: &Metadata,
+    ) -> Result<()> {
+        let frame = match self.inner.mode {
+            Mode::Compatible => bytes::Bytes::from_static(b"\0"),
+            Mode::Extended => meta.encode()?,
+        };
+        let send = async {
+            let n = scm::send_fd(&unix, &frame, fd.as_fd()).await?;
+            unix.write_all(&frame[n..]).await?;
+            // Dropping `unix` closes it: the worker sees EOF after the frame, like httpd.
+            Ok::<_, std::io::Error>(())
+        };
+        match tokio::time::timeout(self.inner.send_timeout, send).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::new_send(e)),
+            Err(_) => Err(Error::new_timeout("sending to the worker")),
+        }
+    }
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("path", &self.inner.path)
+            .field("mode", &self.inner.mode)
+            .field("connect_timeout", &self.inner.connect_timeout)
+            .field("send_timeout", &self.inner.send_timeout)
+            .field("max_buffered_body", &self.inner.max_buffered_body)
+            .finish_non_exhaustive()
+    }
+}
