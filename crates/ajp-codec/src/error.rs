@@ -216,7 +216,7 @@ pub enum EncodeError {
         /// Its length.
         len: usize,
     },
-    /// A header name string of 0xA000 bytes or more would be read back as a header code.
+    /// A header name string of 0xA000 to 0xA0FF bytes would be read back as a header code.
     HeaderNameTooLong {
         /// Its length.
         len: usize,

@@ -221,8 +221,9 @@ pub(crate) fn put_header(
     match dir.code_for(name) {
         Some(code) => dst.put_u16(0xA000 | code as u16),
         None => {
-            // A string length of 0xA0xx would be read back as a header code.
-            if name.len() >= 0xA000 {
+            // Peers read a name whose first two bytes are 0xA0xx as a code, so a string of
+            // that length cannot be sent. Longer names can (and decode), so they must encode.
+            if name.len() >> 8 == 0xA0 {
                 return Err(EncodeError::HeaderNameTooLong { len: name.len() });
             }
             put_string(dst, "header name", name)?;
