@@ -1,0 +1,254 @@
+//! fdpass-layer in extended mode, end to end over real sockets in one process: hyper +
+//! `Handoff` on one side, `fdpass_layer::Receiver` on the other.
+//!
+//! Must-show 2: pipelined requests and a POST whose body hyper already read arrive at the
+//! worker intact. Also: chunked bodies (buffered, or refused over the limit), the `none`
+//! flusher, the 503 when the worker is missing, the axum response marker.
+
+#[path = "support/fdpass_util.rs"]
+mod fdpass_util;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fdpass_layer::{HandOff, HandoffLayer, Mode, NoFlush, Receiver, Sender};
+use fdpass_util::{TempDir, esc, roundtrip, spawn_worker};
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tower::Layer;
+
+/// A plain app answering `normal <path>`, behind a `HandoffLayer` choosing `/handoff*`.
+async fn start_app(sender: Sender) -> (SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let app = tower::service_fn(|req: Request<Incoming>| async move {
+        let text = format!("normal {}\n", req.uri().path());
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text))))
+    });
+    let svc = HandoffLayer::new(sender)
+        .when(|req| req.uri.path().starts_with("/handoff"))
+        .layer(app);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (addr, tokio::spawn(fdpass_layer::serve(listener, svc)))
+}
+
+struct Setup {
+    addr: SocketAddr,
+    _dir: TempDir,
+    worker: tokio::task::JoinHandle<()>,
+    app: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.worker.abort();
+        self.app.abort();
+    }
+}
+
+async fn setup(configure: impl FnOnce(Sender) -> Sender) -> Setup {
+    let dir = TempDir::new("ext");
+    let sock = dir.path().join("worker.sock");
+    let worker = spawn_worker(Receiver::bind(&sock).unwrap(), None);
+    let (addr, app) = start_app(configure(Sender::new(&sock).mode(Mode::Extended))).await;
+    Setup {
+        addr,
+        _dir: dir,
+        worker,
+        app,
+    }
+}
+
+fn body_of_last(resp: &str) -> &str {
+    resp.rsplit("\r\n\r\n").next().unwrap()
+}
+
+#[tokio::test]
+async fn pipelined_requests_reach_the_worker_intact() {
+    let s = setup(|s| s).await;
+    let after = "GET /after1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /after2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz";
+    let req = format!(
+        "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /handoff/p?q=1 HTTP/1.1\r\nHost: x\r\n\r\n{after}"
+    );
+    let resp = roundtrip(s.addr, req.as_bytes()).await;
+    // The keep-alive request before the hand-off was answered by hyper.
+    assert!(
+        resp.starts_with("HTTP/1.1 200 OK\r\ncontent-length: 10\r\n"),
+        "{resp}"
+    );
+    assert!(
+        resp.contains("\r\n\r\nnormal /a\nHTTP/1.1 200 OK\r\nconnection: close\r\n\r\n"),
+        "{resp}"
+    );
+    let line = body_of_last(&resp);
+    assert!(
+        line.starts_with("fdpass-worker mode=extended method=GET target=/handoff/p?q=1 "),
+        "{line}"
+    );
+    assert!(line.contains(" head_sent=true written=38 "), "{line}");
+    assert!(
+        line.ends_with(&format!(" read_buf={}\n", esc(after.as_bytes()))),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn a_post_body_hyper_already_read_reaches_the_worker() {
+    let s = setup(|s| s).await;
+    // Whole body in the first segment: hyper has read it all before the hand-off.
+    let resp = roundtrip(
+        s.addr,
+        b"POST /handoff/post HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello-body!",
+    )
+    .await;
+    let line = body_of_last(&resp);
+    assert!(
+        line.contains(" method=POST target=/handoff/post "),
+        "{line}"
+    );
+    assert!(
+        line.contains(" body_complete=true dechunked=false body=hello-body! read_buf=\n"),
+        "{line}"
+    );
+
+    // Half the body now, half later: the worker gets hyper's half from the metadata and the
+    // rest from the socket.
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(b"POST /handoff/half HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.write_all(b"56789").await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(fdpass_util::STEP, c.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.contains(" body=0123456789 read_buf=\n"), "{out}");
+}
+
+#[tokio::test]
+async fn chunked_bodies_are_buffered_or_refused() {
+    let s = setup(|s| s.max_buffered_body(16)).await;
+    let resp = roundtrip(
+        s.addr,
+        b"POST /handoff/c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\nGET /next HTTP/1.1\r\n\r\n",
+    )
+    .await;
+    let line = body_of_last(&resp);
+    assert!(
+        line.contains(" body_complete=true dechunked=true body=hello world read_buf=GET /next HTTP/1.1\\r\\n\\r\\n\n"),
+        "{line}"
+    );
+
+    let resp = roundtrip(
+        s.addr,
+        b"POST /handoff/big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n14\r\n0123456789abcdefghij\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(
+        resp.starts_with("HTTP/1.1 413 Payload Too Large\r\n"),
+        "{resp}"
+    );
+    assert!(resp.contains("connection: close\r\n"), "{resp}");
+    assert!(
+        resp.contains("exceeds the hand-off buffer limit of 16 bytes"),
+        "{resp}"
+    );
+}
+
+#[tokio::test]
+async fn the_none_flusher_lets_the_worker_answer_everything() {
+    let s = setup(|s| s.flusher(NoFlush)).await;
+    let resp = roundtrip(s.addr, b"GET /handoff/n HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(
+        resp.starts_with("HTTP/1.1 200 OK\r\ncontent-length: "),
+        "{resp}"
+    );
+    assert!(resp.contains(" head_sent=false written=0 "), "{resp}");
+}
+
+#[tokio::test]
+async fn a_missing_worker_gets_the_client_a_503_and_a_close() {
+    let dir = TempDir::new("missing");
+    let (addr, app) =
+        start_app(Sender::new(dir.path().join("nobody.sock")).mode(Mode::Extended)).await;
+    let resp = roundtrip(
+        addr,
+        b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /handoff/x HTTP/1.1\r\nHost: x\r\n\r\nGET /never HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    app.abort();
+    assert!(
+        resp.contains("\r\n\r\nnormal /ok\nHTTP/1.1 503 Service Unavailable\r\n"),
+        "{resp}"
+    );
+    assert!(resp.contains("connection: close\r\n"), "{resp}");
+    assert!(!resp.contains("/never"), "{resp}");
+}
+
+#[tokio::test]
+async fn axum_routes_mark_hand_offs_with_a_response() {
+    use axum::{Router, routing::get};
+    let dir = TempDir::new("axum");
+    let sock = dir.path().join("worker.sock");
+    let worker = spawn_worker(Receiver::bind(&sock).unwrap(), None);
+    let app = Router::new()
+        .route("/", get(|| async { "axum root\n" }))
+        .route(
+            "/stream/{*rest}",
+            get(|| async {
+                let mut r = HandOff::response::<axum::body::Body>();
+                r.headers_mut()
+                    .insert("content-type", "text/event-stream".parse().unwrap());
+                r
+            }),
+        )
+        .layer(HandoffLayer::new(Sender::new(&sock).mode(Mode::Extended)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(fdpass_layer::serve(listener, app));
+
+    let resp = roundtrip(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /stream/live HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert!(resp.contains("axum root\n"), "{resp}");
+    assert!(
+        resp.contains("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\nfdpass-worker mode=extended method=GET target=/stream/live "),
+        "{resp}"
+    );
+    // A marked response to a request with a body is refused: its body is gone.
+    let resp = roundtrip(
+        addr,
+        b"GET /stream/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi",
+    )
+    .await;
+    assert!(
+        resp.starts_with("HTTP/1.1 500 Internal Server Error\r\n"),
+        "{resp}"
+    );
+    server.abort();
+    worker.abort();
+}
+
+#[tokio::test]
+async fn without_the_driver_a_hand_off_is_refused_clearly() {
+    use tower::ServiceExt;
+    let app = tower::service_fn(|_req: Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+    });
+    let svc = HandoffLayer::new(Sender::new("/nonexistent.sock"))
+        .when(|_| true)
+        .layer(app);
+    let resp = svc
+        .oneshot(Request::new(Full::new(Bytes::new())))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 500);
+}
