@@ -1,0 +1,112 @@
+//! One AJP connection: a stream plus its read and write buffers. Reads whole packets,
+//! writes whatever was queued. No protocol decisions here.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use ajp_codec::{ContainerMessage, PacketSize, ProxyCodec};
+use bytes::{Buf, BytesMut};
+use tokio::io::AsyncWrite;
+use tokio_util::codec::Decoder;
+
+use crate::backend::Stream;
+use crate::error::Error;
+
+#[derive(Debug)]
+pub(crate) struct Conn {
+    io: Stream,
+    codec: ProxyCodec,
+    read_buf: BytesMut,
+    /// Packets queued for the backend; written out by [`Conn::poll_flush`].
+    pub(crate) write_buf: BytesMut,
+    /// Serial number, for logs.
+    pub(crate) id: u64,
+    /// When the connection was last handed back to the pool or opened.
+    pub(crate) idle_since: Instant,
+    /// Whether any byte has arrived from the backend for the current request. A request
+    /// that failed before that on a reused connection may be replayed.
+    pub(crate) received: bool,
+}
+
+impl Conn {
+    pub(crate) fn new(io: Stream, packet_size: PacketSize, id: u64) -> Self {
+        Self {
+            io,
+            codec: ProxyCodec::new(packet_size),
+            read_buf: BytesMut::with_capacity(read_chunk(packet_size)),
+            write_buf: BytesMut::with_capacity(packet_size.get()),
+            id,
+            idle_since: Instant::now(),
+            received: false,
+        }
+    }
+
+    pub(crate) fn packet_size(&self) -> PacketSize {
+        self.codec.packet_size()
+    }
+
+    /// Nothing is buffered in either direction: the connection sits between requests.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.read_buf.is_empty() && self.write_buf.is_empty()
+    }
+
+    pub(crate) fn is_dead_while_idle(&self) -> bool {
+        self.io.is_dead_while_idle()
+    }
+
+    /// Reads the next whole message from the backend.
+    pub(crate) fn poll_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<ContainerMessage, Error>> {
+        loop {
+            if let Some(message) = self.codec.decode(&mut self.read_buf)? {
+                return Poll::Ready(Ok(message));
+            }
+            if self.read_buf.capacity() - self.read_buf.len() < 4096 {
+                self.read_buf.reserve(read_chunk(self.packet_size()));
+            }
+            let n = ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut self.io),
+                cx,
+                &mut self.read_buf
+            ))
+            .map_err(Error::closed)?;
+            if n == 0 {
+                let what = if self.read_buf.is_empty() {
+                    "connection closed by the backend"
+                } else {
+                    "connection closed by the backend inside a packet"
+                };
+                return Poll::Ready(Err(Error::closed(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    what,
+                ))));
+            }
+            self.received = true;
+        }
+    }
+
+    /// Writes out everything queued.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        while !self.write_buf.is_empty() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.write_buf))
+                .map_err(Error::closed)?;
+            if n == 0 {
+                return Poll::Ready(Err(Error::closed(io::Error::from(
+                    io::ErrorKind::WriteZero,
+                ))));
+            }
+            self.write_buf.advance(n);
+        }
+        Pin::new(&mut self.io).poll_flush(cx).map_err(Error::closed)
+    }
+}
+
+/// How much to read at a time: a whole packet and then some, so a stream of body chunks
+/// takes few reads.
+fn read_chunk(packet_size: PacketSize) -> usize {
+    (packet_size.get() * 4).max(32 * 1024)
+}

@@ -1,0 +1,526 @@
+//! `http::Request` head → Forward Request packet, with every check that must happen before
+//! the backend is contacted. Pure: no I/O, so each rule is unit-tested here.
+
+use std::fmt::Write as _;
+
+use ajp_codec::{Attribute, EncodeError, ForwardRequest};
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderName};
+use http::{Method, StatusCode, Version, request};
+
+use crate::builder::Config;
+use crate::error::Error;
+use crate::info::{AuthenticatedUser, ClientInfo};
+
+/// What the exchange needs to know about a request once it has been accepted.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// The encoded Forward Request packet (kept for a possible replay).
+    pub(crate) packet: Bytes,
+    /// The forwarded Content-Length; `None` when the length is unknown (chunked).
+    pub(crate) content_length: Option<u64>,
+    /// HEAD: the response has no body whatever its headers say.
+    pub(crate) head: bool,
+    /// Idempotent method: may be replayed if nothing of it reached the backend.
+    pub(crate) idempotent: bool,
+}
+
+fn reject(status: StatusCode, why: &'static str) -> Error {
+    Error::rejected(status, why)
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and headers the proxy consumes itself.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TRANSFER_ENCODING
+        || name == header::TE
+        || name == header::UPGRADE
+        || name == header::EXPECT
+        || name == header::PROXY_AUTHORIZATION
+        || matches!(name.as_str(), "keep-alive" | "proxy-connection")
+}
+
+fn is_forwarding_header(name: &HeaderName) -> bool {
+    name == header::FORWARDED || name.as_str().starts_with("x-forwarded-")
+}
+
+/// Bytes that may never reach the container in a path or query: controls, space, DEL.
+fn has_unsafe_uri_bytes(s: &str) -> bool {
+    s.bytes().any(|b| b <= b' ' || b == 0x7f)
+}
+
+pub(crate) fn prepare(parts: &request::Parts, config: &Config) -> Result<Prepared, Error> {
+    let method = &parts.method;
+    if method == Method::CONNECT {
+        return Err(reject(
+            StatusCode::NOT_IMPLEMENTED,
+            "CONNECT cannot be carried over AJP",
+        ));
+    }
+    let headers = &parts.headers;
+
+    // Connection tokens: they name more hop-by-hop headers, and `upgrade` asks for
+    // something AJP cannot carry.
+    let mut connection_tokens: Vec<&str> = Vec::new();
+    for v in headers.get_all(header::CONNECTION) {
+        let v = v
+            .to_str()
+            .map_err(|_| reject(StatusCode::BAD_REQUEST, "invalid Connection header"))?;
+        connection_tokens.extend(v.split(',').map(str::trim).filter(|t| !t.is_empty()));
+    }
+    if headers.contains_key(header::UPGRADE)
+        || connection_tokens
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("upgrade"))
+    {
+        return Err(reject(
+            StatusCode::NOT_IMPLEMENTED,
+            "protocol upgrades (WebSocket, h2c) cannot be carried over AJP",
+        ));
+    }
+
+    // Body framing: the one thing that decides how the container reads what follows.
+    let mut content_lengths = headers.get_all(header::CONTENT_LENGTH).iter();
+    let content_length = match (content_lengths.next(), content_lengths.next()) {
+        (None, _) => None,
+        (Some(_), Some(_)) => {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "several Content-Length headers",
+            ));
+        }
+        (Some(v), None) => Some(
+            v.to_str()
+                .ok()
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| reject(StatusCode::BAD_REQUEST, "invalid Content-Length"))?,
+        ),
+    };
+    let mut te = headers.get_all(header::TRANSFER_ENCODING).iter();
+    match (te.next(), te.next()) {
+        (None, _) => {}
+        (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"chunked") => {
+            if content_length.is_some() {
+                return Err(reject(
+                    StatusCode::BAD_REQUEST,
+                    "both Content-Length and Transfer-Encoding",
+                ));
+            }
+        }
+        _ => {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "Transfer-Encoding other than chunked",
+            ));
+        }
+    }
+
+    let path = parts.uri.path();
+    if path.is_empty() || has_unsafe_uri_bytes(path) {
+        return Err(reject(StatusCode::BAD_REQUEST, "invalid request path"));
+    }
+    let query = parts.uri.query();
+    if query.is_some_and(has_unsafe_uri_bytes) {
+        return Err(reject(StatusCode::BAD_REQUEST, "invalid query string"));
+    }
+
+    let info: Option<ClientInfo> = match &config.client_info {
+        Some(f) => f(&parts.extensions),
+        None => parts.extensions.get::<ClientInfo>().cloned(),
+    };
+    let user = parts.extensions.get::<AuthenticatedUser>();
+
+    let mut forwarded: Vec<(&[u8], &[u8])> = Vec::with_capacity(headers.len() + 1);
+    for (name, value) in headers {
+        if is_hop_by_hop(name)
+            || (config.strip_forwarded && is_forwarding_header(name))
+            || connection_tokens
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(name.as_str()))
+        {
+            continue;
+        }
+        if value
+            .as_bytes()
+            .iter()
+            .any(|&b| matches!(b, b'\r' | b'\n' | 0))
+        {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "CR, LF or NUL in a header value",
+            ));
+        }
+        forwarded.push((name.as_str().as_bytes(), value.as_bytes()));
+    }
+    // HTTP/2 carries the host in the URI, not a header; Tomcat wants a Host header.
+    let authority = parts.uri.authority().map(|a| a.as_str());
+    let host_header = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if host_header.is_none()
+        && let Some(a) = authority
+    {
+        forwarded.push((b"host", a.as_bytes()));
+    }
+    let host = host_header.or(authority);
+
+    // Numbers and addresses as text; one small buffer for all of them.
+    let mut text = String::new();
+    let mut spans = [0usize; 4];
+    let remote_addr = info.as_ref().map(|i| i.remote.ip());
+    let local = info.as_ref().and_then(|i| i.local);
+    let _ = write!(
+        text,
+        "{}",
+        remote_addr.map_or("unknown".into(), |ip| ip.to_string())
+    );
+    spans[0] = text.len();
+    if let Some(i) = &info {
+        let _ = write!(text, "{}", i.remote.port());
+    }
+    spans[1] = text.len();
+    if let Some(l) = local {
+        let _ = write!(text, "{}", l.ip());
+    }
+    spans[2] = text.len();
+    let is_ssl = info.as_ref().is_some_and(|i| i.tls.is_some());
+    let server_port = local
+        .map(|l| l.port())
+        .or_else(|| host.and_then(host_port))
+        .unwrap_or(if is_ssl { 443 } else { 80 });
+    let server_name: &str = match (&config.server_name, host) {
+        (Some(name), _) => name,
+        (None, Some(h)) => host_name(h),
+        (None, None) => &text[spans[1]..spans[2]],
+    };
+    spans[3] = text.len();
+
+    let mut attributes: Vec<Attribute<&[u8]>> = Vec::with_capacity(8 + config.attributes.len());
+    if let Some(secret) = &config.secret {
+        attributes.push(Attribute::Secret(secret.as_bytes()));
+    }
+    if let Some(u) = user {
+        attributes.push(Attribute::RemoteUser(u.user.as_bytes()));
+        if let Some(t) = &u.auth_type {
+            attributes.push(Attribute::AuthType(t.as_bytes()));
+        }
+    }
+    if let Some(q) = query {
+        attributes.push(Attribute::QueryString(q.as_bytes()));
+    }
+    let tls = info.as_ref().and_then(|i| i.tls.as_ref());
+    if let Some(tls) = tls {
+        if let Some(v) = &tls.client_cert_pem {
+            attributes.push(Attribute::SslCert(v.as_bytes()));
+        }
+        if let Some(v) = &tls.cipher {
+            attributes.push(Attribute::SslCipher(v.as_bytes()));
+        }
+        if let Some(v) = &tls.session_id {
+            attributes.push(Attribute::SslSession(v.as_bytes()));
+        }
+        if let Some(v) = tls.key_size {
+            attributes.push(Attribute::SslKeySize(v));
+        }
+        if let Some(v) = &tls.protocol {
+            attributes.push(Attribute::ReqAttribute {
+                name: b"AJP_SSL_PROTOCOL",
+                value: v.as_bytes(),
+            });
+        }
+    }
+    if info.is_some() {
+        attributes.push(Attribute::ReqAttribute {
+            name: b"AJP_REMOTE_PORT",
+            value: text[spans[0]..spans[1]].as_bytes(),
+        });
+    }
+    if local.is_some() {
+        attributes.push(Attribute::ReqAttribute {
+            name: b"AJP_LOCAL_ADDR",
+            value: text[spans[1]..spans[2]].as_bytes(),
+        });
+    }
+    for (name, value) in &config.attributes {
+        attributes.push(Attribute::ReqAttribute {
+            name: name.as_bytes(),
+            value: value.as_bytes(),
+        });
+    }
+
+    let request = ForwardRequest {
+        method: method.clone(),
+        protocol: version_str(parts.version).as_bytes(),
+        req_uri: path.as_bytes(),
+        remote_addr: text[..spans[0]].as_bytes(),
+        remote_host: None,
+        server_name: server_name.as_bytes(),
+        server_port,
+        is_ssl,
+        headers: forwarded,
+        attributes,
+    };
+    let mut packet = BytesMut::with_capacity(512);
+    request
+        .encode(&mut packet, config.packet_size)
+        .map_err(|e| match e {
+            EncodeError::TooLarge { .. }
+            | EncodeError::StringTooLong { .. }
+            | EncodeError::HeaderNameTooLong { .. }
+            | EncodeError::TooManyHeaders { .. } => reject(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request head does not fit one AJP packet",
+            )
+            .with(e),
+            other => reject(StatusCode::BAD_REQUEST, "request cannot be encoded").with(other),
+        })?;
+
+    Ok(Prepared {
+        packet: packet.freeze(),
+        content_length,
+        head: method == Method::HEAD,
+        idempotent: matches!(
+            *method,
+            Method::GET
+                | Method::HEAD
+                | Method::OPTIONS
+                | Method::TRACE
+                | Method::PUT
+                | Method::DELETE
+        ),
+    })
+}
+
+fn version_str(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// The host part of a Host header value (`name`, `name:port`, `[v6]:port`).
+fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| &host[..h.len() + 1]);
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+fn host_port(host: &str) -> Option<u16> {
+    let after = if host.starts_with('[') {
+        host.split_once("]:")?.1
+    } else {
+        host.rsplit_once(':')?.1
+    };
+    after.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::info::TlsInfo;
+    use ajp_codec::ForwardRequest;
+
+    fn config() -> Config {
+        Config::for_tests()
+    }
+
+    fn parts(req: http::Request<()>) -> request::Parts {
+        req.into_parts().0
+    }
+
+    fn decode(p: &Prepared) -> ForwardRequest {
+        ForwardRequest::decode(p.packet.slice(4..)).unwrap()
+    }
+
+    fn rejected(req: http::Request<()>) -> StatusCode {
+        prepare(&parts(req), &config()).unwrap_err().status()
+    }
+
+    #[test]
+    fn forwards_path_query_headers_and_client_facts() {
+        let mut req = http::Request::builder()
+            .method("PATCH")
+            .uri("/app/a%20b?x=1&y=%2F")
+            .header("host", "shop.example:8443")
+            .header("connection", "keep-alive, x-hop")
+            .header("x-hop", "drop me")
+            .header("keep-alive", "timeout=5")
+            .header("x-forwarded-for", "6.6.6.6")
+            .header("cookie", "a=1")
+            .header("cookie", "b=2")
+            .header("x-custom", "v")
+            .body(())
+            .unwrap();
+        req.extensions_mut().insert(
+            ClientInfo::new("203.0.113.9:50000".parse().unwrap())
+                .with_local("192.0.2.1:8443".parse().unwrap())
+                .with_tls(TlsInfo::new().with_protocol("TLSv1.3").with_key_size(256)),
+        );
+        let p = prepare(&parts(req), &config()).unwrap();
+        assert!(!p.idempotent);
+        assert_eq!(p.content_length, None);
+        let f = decode(&p);
+        assert_eq!(f.method, Method::PATCH);
+        assert_eq!(f.req_uri, "/app/a%20b", "still encoded, never decoded");
+        assert_eq!(f.query_string().unwrap(), "x=1&y=%2F");
+        assert_eq!(f.remote_addr, "203.0.113.9");
+        assert_eq!(f.server_name, "shop.example");
+        assert_eq!(f.server_port, 8443);
+        assert!(f.is_ssl);
+        let names: Vec<_> = f.headers.iter().map(|(n, _)| n.clone()).collect();
+        assert_eq!(names, ["host", "cookie", "cookie", "x-custom"]);
+        let attr = |name: &str| {
+            f.attributes.iter().find_map(|a| match a {
+                Attribute::ReqAttribute { name: n, value } if n == name => Some(value.clone()),
+                _ => None,
+            })
+        };
+        assert_eq!(attr("AJP_REMOTE_PORT").unwrap(), "50000");
+        assert_eq!(attr("AJP_LOCAL_ADDR").unwrap(), "192.0.2.1");
+        assert_eq!(attr("AJP_SSL_PROTOCOL").unwrap(), "TLSv1.3");
+        assert!(f.attributes.contains(&Attribute::SslKeySize(256)));
+        assert_eq!(f.secret().unwrap(), "test-secret");
+        assert_eq!(attr("static.attr").unwrap(), "from-config");
+    }
+
+    #[test]
+    fn client_headers_never_become_attributes() {
+        let req = http::Request::builder()
+            .uri("/")
+            .header("AJP_REMOTE_PORT", "1")
+            .header("x-ajp-secret", "forged")
+            .body(())
+            .unwrap();
+        let f = decode(&prepare(&parts(req), &config()).unwrap());
+        assert!(f.attributes.iter().all(|a| !matches!(a,
+            Attribute::ReqAttribute { name, .. } if name == "AJP_REMOTE_PORT")));
+        assert_eq!(f.remote_addr, "unknown");
+        assert_eq!(f.secret().unwrap(), "test-secret");
+    }
+
+    #[test]
+    fn rejects_smuggling_shapes_before_the_backend() {
+        let b = || http::Request::builder().method("POST").uri("/");
+        assert_eq!(
+            rejected(
+                b().header("content-length", "5")
+                    .header("transfer-encoding", "chunked")
+                    .body(())
+                    .unwrap()
+            ),
+            400
+        );
+        assert_eq!(
+            rejected(
+                b().header("content-length", "5")
+                    .header("content-length", "5")
+                    .body(())
+                    .unwrap()
+            ),
+            400
+        );
+        assert_eq!(
+            rejected(b().header("content-length", "+5").body(()).unwrap()),
+            400
+        );
+        assert_eq!(
+            rejected(
+                b().header("transfer-encoding", "gzip, chunked")
+                    .body(())
+                    .unwrap()
+            ),
+            400
+        );
+        assert_eq!(
+            rejected(
+                b().header("transfer-encoding", "identity")
+                    .body(())
+                    .unwrap()
+            ),
+            400
+        );
+        assert_eq!(
+            rejected(
+                b().header("upgrade", "websocket")
+                    .header("connection", "upgrade")
+                    .body(())
+                    .unwrap()
+            ),
+            501
+        );
+        assert_eq!(
+            rejected(
+                b().method("CONNECT")
+                    .uri("example.com:443")
+                    .body(())
+                    .unwrap()
+            ),
+            501
+        );
+        let huge = "x".repeat(9000);
+        assert_eq!(rejected(b().header("x-big", huge).body(()).unwrap()), 431);
+    }
+
+    #[test]
+    fn chunked_and_sized_bodies() {
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("transfer-encoding", "chunked")
+            .body(())
+            .unwrap();
+        let p = prepare(&parts(req), &config()).unwrap();
+        assert_eq!(p.content_length, None);
+        let f = decode(&p);
+        assert!(f.header("transfer-encoding").is_none());
+        let req = http::Request::builder()
+            .method("PUT")
+            .uri("/")
+            .header("content-length", "10")
+            .header("expect", "100-continue")
+            .body(())
+            .unwrap();
+        let p = prepare(&parts(req), &config()).unwrap();
+        assert_eq!(p.content_length, Some(10));
+        assert!(p.idempotent);
+        let f = decode(&p);
+        assert_eq!(f.header("content-length").unwrap(), "10");
+        assert!(f.header("expect").is_none());
+    }
+
+    #[test]
+    fn forward_request_that_exactly_fits_is_sent() {
+        // Find the header size at which the packet is exactly P: it must pass, one more
+        // byte must be refused.
+        let build = |n: usize| {
+            http::Request::builder()
+                .uri("/")
+                .header("x-fill", "y".repeat(n))
+                .body(())
+                .unwrap()
+        };
+        let base = prepare(&parts(build(0)), &config()).unwrap().packet.len();
+        let fill = 8192 - base;
+        let p = prepare(&parts(build(fill)), &config()).unwrap();
+        assert_eq!(p.packet.len(), 8192);
+        assert_eq!(
+            prepare(&parts(build(fill + 1)), &config())
+                .unwrap_err()
+                .status(),
+            431
+        );
+    }
+
+    #[test]
+    fn host_parsing() {
+        assert_eq!(host_name("a.example:80"), "a.example");
+        assert_eq!(host_name("[::1]:8080"), "[::1]");
+        assert_eq!(host_port("[::1]:8080"), Some(8080));
+        assert_eq!(host_port("a.example"), None);
+    }
+}
