@@ -8,6 +8,7 @@
 //! `scripts/install-peers.sh`, never a skip.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod gateway;
 pub mod httpd;
 pub mod proc;
 pub mod tomcat;

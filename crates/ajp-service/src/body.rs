@@ -51,6 +51,10 @@ pub(crate) struct Streaming<B> {
     pub(crate) received: u64,
     /// GET_BODY_CHUNK received and not yet answered: how much was asked.
     pub(crate) owed: Option<usize>,
+    /// The chunk that completed the backend's Content-Length, held back until
+    /// END_RESPONSE: once a client has all Content-Length bytes, hyper stops polling the
+    /// body, and the connection could not go back to the pool.
+    pub(crate) last: Option<Bytes>,
     pub(crate) reply_timeout: Duration,
     pub(crate) timer: Pin<Box<Sleep>>,
     /// A message arrived since the timer was last set.
@@ -125,7 +129,7 @@ where
         match &self.kind {
             BodyKind::Empty => true,
             BodyKind::Full(d) => d.is_none(),
-            BodyKind::Streaming(_) => false,
+            BodyKind::Streaming(s) => s.conn.is_none(),
         }
     }
 
@@ -134,7 +138,10 @@ where
             BodyKind::Empty => SizeHint::with_exact(0),
             BodyKind::Full(d) => SizeHint::with_exact(d.as_ref().map_or(0, |d| d.len() as u64)),
             BodyKind::Streaming(s) => match s.expected {
-                Some(n) => SizeHint::with_exact(n - s.received),
+                Some(n) => {
+                    let held = s.last.as_ref().map_or(0, |d| d.len() as u64);
+                    SizeHint::with_exact(n - s.received + held)
+                }
                 None => SizeHint::default(),
             },
         }
@@ -148,7 +155,9 @@ where
 {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let _g = self.span.enter();
-        let pooled = self.conn.as_mut().expect("present while streaming");
+        let Some(pooled) = self.conn.as_mut() else {
+            return Poll::Ready(None); // END_RESPONSE seen; the last chunk went out with it
+        };
         loop {
             // Answer a pending GET_BODY_CHUNK first: the container is blocked on it.
             if let Some(asked) = self.owed {
@@ -189,12 +198,15 @@ where
                         continue; // flush: nothing to hand on
                     }
                     self.received += chunk.data.len() as u64;
-                    if self.expected.is_some_and(|n| self.received > n) {
-                        return Poll::Ready(Some(Err(Error::protocol(
-                            "body longer than the backend's Content-Length",
-                        ))));
+                    match self.expected {
+                        Some(n) if self.received > n => {
+                            return Poll::Ready(Some(Err(Error::protocol(
+                                "body longer than the backend's Content-Length",
+                            ))));
+                        }
+                        Some(n) if self.received == n => self.last = Some(chunk.data),
+                        _ => return Poll::Ready(Some(Ok(Frame::data(chunk.data)))),
                     }
-                    return Poll::Ready(Some(Ok(Frame::data(chunk.data))));
                 }
                 ContainerMessage::GetBodyChunk(g) => self.owed = Some(g.requested_len as usize),
                 ContainerMessage::EndResponse(end) => {
@@ -206,7 +218,7 @@ where
                     if let Some(pooled) = self.conn.take() {
                         pooled.release(end.reuse);
                     }
-                    return Poll::Ready(None);
+                    return Poll::Ready(self.last.take().map(|d| Ok(Frame::data(d))));
                 }
                 ContainerMessage::SendHeaders(_) => {
                     return Poll::Ready(Some(Err(Error::protocol("second SEND_HEADERS"))));

@@ -327,6 +327,7 @@ where
         expected: head.content_length,
         received: 0,
         owed: None,
+        last: None,
         reply_timeout: timeout,
         timer: Box::pin(tokio::time::sleep(timeout)),
         progressed: false,
