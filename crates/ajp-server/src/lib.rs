@@ -1,1 +1,88 @@
-//! The container side of AJP13 (work in progress).
+//! The container side of AJP13: serve any [`tower::Service`] over `http::Request<`[`Body`]`>`
+//! (an axum `Router`, a `service_fn`, …) to Apache httpd `mod_proxy_ajp` or `mod_jk`,
+//! exactly where Tomcat would sit.
+//!
+//! ```no_run
+//! use tokio::net::TcpListener;
+//!
+//! # #[tokio::main] async fn main() -> std::io::Result<()> {
+//! let listener = TcpListener::bind("127.0.0.1:8009").await?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! # drop(stop);
+//! let mut builder = ajp_server::Builder::new();
+//! builder.secret("s3cret");
+//! builder
+//!     .serve(listener, ajp_server::demo::app())
+//!     .with_graceful_shutdown(async { let _ = stopped.await; })
+//!     .await
+//! # }
+//! ```
+//!
+//! # What it does, as Tomcat does
+//!
+//! * **Connections:** TCP or Unix sockets ([`Listener`]), many requests per connection,
+//!   connections served concurrently. CPING is answered with CPONG whenever the
+//!   connection is idle. SHUTDOWN closes the connection.
+//! * **Requests:** a Forward Request becomes an `http::Request` with the method (also a
+//!   stored one), the URI with its query, the headers in order, and the proxy's facts in a
+//!   [`ProxyInfo`] extension (client address and port, local address, TLS, authenticated
+//!   user, route, named attributes).
+//! * **Security:** named attributes not on the allow-list ([`ALWAYS_ALLOWED`] plus
+//!   configured names and prefixes) are refused with 403, as Tomcat does since Ghostcat;
+//!   a configured secret is compared in constant time, and a request without it gets 403.
+//!   Refusals end with END_RESPONSE(reuse = false) and the connection is closed.
+//! * **Request body:** pulled lazily. Nothing is asked for until the app polls the
+//!   [`Body`]; then the unasked first packet (Content-Length > 0) is read, and every
+//!   further piece is one GET_BODY_CHUNK of at most P − 6 bytes and the rest of the
+//!   Content-Length. If the app does not read it all, only what is already on its way is
+//!   read and discarded (the first packet, or a packet already asked for); the rest is
+//!   never asked for, so it can never be mistaken for the next request (CVE-2011-3190).
+//! * **Response:** the head is one SEND_HEADERS (hop-by-hop headers dropped, Content-Length
+//!   added when the body's size is known); the body is streamed as SEND_BODY_CHUNKs of at
+//!   most P − 8 bytes, never buffered whole. HEAD, 204, 205 and 304 carry no body chunks
+//!   (whatever the app writes is dropped). END_RESPONSE's reuse flag is true only when the
+//!   connection really stays open.
+//!
+//! # Flushing
+//!
+//! Response data is written to the socket when the write buffer passes 64 KiB, and
+//! whenever the app's response body yields data and then returns `Pending`: a body that
+//! sends a frame and then waits is a flush, so server-sent-event style responses reach the
+//! proxy at once. (The proxy decides whether it flushes to its client; httpd does for
+//! mod_proxy_ajp with `flushpackets=on`.)
+//!
+//! # Errors and cancel safety
+//!
+//! Malformed input (garbage, oversize packets, a body packet longer than asked for, an
+//! unknown message) closes the connection and is reported as a typed [`Error`] (logged
+//! with `tracing` by [`Builder::serve`]); nothing in here panics on peer input. AJP cannot
+//! abort a response, so when the app's response body fails after the head was sent, the
+//! connection is closed without END_RESPONSE and the proxy sees a truncated response.
+//! Dropping a [`Connection`] closes its socket the same way.
+//!
+//! # Graceful shutdown
+//!
+//! [`Serve::with_graceful_shutdown`] stops accepting, closes idle connections (so CPINGs go
+//! unanswered, as with a paused Tomcat), lets requests in progress finish with
+//! END_RESPONSE(reuse = false), and resolves when every connection has closed.
+
+mod allow;
+mod body;
+mod builder;
+mod conn;
+#[cfg(test)]
+mod conn_tests;
+pub mod demo;
+mod error;
+mod exchange;
+mod info;
+mod request;
+mod response;
+mod serve;
+
+pub use allow::ALWAYS_ALLOWED;
+pub use body::Body;
+pub use builder::Builder;
+pub use error::{BoxError, Error};
+pub use info::{ProxyInfo, TlsInfo};
+pub use serve::{Connection, Listener, Serve};

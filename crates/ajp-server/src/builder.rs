@@ -1,0 +1,115 @@
+//! Configuration: a reusable `&mut self` builder, like hyper's connection builders.
+
+use std::fmt;
+use std::sync::Arc;
+
+use ajp_codec::PacketSize;
+
+use crate::allow::AllowList;
+
+/// Configures and starts the container side of AJP13.
+///
+/// Configure once, then serve one connection ([`serve_connection`](Self::serve_connection))
+/// or a whole listener ([`serve`](Self::serve)) as often as needed.
+///
+/// ```
+/// use ajp_codec::PacketSize;
+///
+/// let mut builder = ajp_server::Builder::new();
+/// builder
+///     .packet_size(PacketSize::new(65536).unwrap())
+///     .secret("s3cret")
+///     .allow_attribute_prefix("Shib-");
+/// ```
+#[derive(Clone)]
+pub struct Builder {
+    pub(crate) config: Config,
+}
+
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) packet_size: PacketSize,
+    pub(crate) max_headers: usize,
+    pub(crate) secret: Option<Arc<[u8]>>,
+    pub(crate) allow: AllowList,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            packet_size: PacketSize::DEFAULT,
+            max_headers: 100,
+            secret: None,
+            allow: AllowList::default(),
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults: packet size 8192, at most 100 request headers, no
+    /// secret, only Tomcat's always-accepted attribute names ([`ALWAYS_ALLOWED`](crate::ALWAYS_ALLOWED)).
+    pub fn new() -> Self {
+        Self {
+            config: Config::default(),
+        }
+    }
+
+    /// The AJP packet size, which must equal the proxy's (`ProxyIOBufferSize` for
+    /// mod_proxy_ajp, `max_packet_size` for mod_jk). It bounds every packet we accept and
+    /// sizes what we send: GET_BODY_CHUNK asks for up to P − 6 bytes and SEND_BODY_CHUNK
+    /// carries up to P − 8. Default: 8192.
+    pub fn packet_size(&mut self, size: PacketSize) -> &mut Self {
+        self.config.packet_size = size;
+        self
+    }
+
+    /// The most request headers a Forward Request may carry; more is answered with 400
+    /// and the connection is closed (Tomcat's `maxHeaderCount`). Their total size is
+    /// bounded by the packet size. Default: 100.
+    pub fn max_headers(&mut self, max: usize) -> &mut Self {
+        self.config.max_headers = max;
+        self
+    }
+
+    /// Requires every request to carry this secret (httpd `secret=`, mod_jk `secret`).
+    /// A request without it, or with another one, is answered with 403 and the
+    /// connection is closed. The comparison takes constant time. An empty secret means
+    /// none, as in Tomcat. Default: none.
+    pub fn secret(&mut self, secret: impl AsRef<[u8]>) -> &mut Self {
+        let s = secret.as_ref();
+        self.config.secret = (!s.is_empty()).then(|| Arc::from(s));
+        self
+    }
+
+    /// Accepts `req_attribute`s with exactly this name, in addition to
+    /// [`ALWAYS_ALLOWED`](crate::ALWAYS_ALLOWED). Any other name is answered with 403 and
+    /// the connection is closed, as Tomcat does since Ghostcat.
+    pub fn allow_attribute(&mut self, name: &str) -> &mut Self {
+        self.config.allow.add_exact(name);
+        self
+    }
+
+    /// Accepts `req_attribute`s whose name starts with `prefix` (Tomcat's
+    /// `allowedRequestAttributesPattern`, without regexes).
+    pub fn allow_attribute_prefix(&mut self, prefix: &str) -> &mut Self {
+        self.config.allow.add_prefix(prefix);
+        self
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("packet_size", &self.config.packet_size.get())
+            .field("max_headers", &self.config.max_headers)
+            .field("secret", &self.config.secret.as_ref().map(|_| "<redacted>"))
+            .field("allow", &self.config.allow)
+            .finish()
+    }
+}

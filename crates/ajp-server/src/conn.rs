@@ -1,0 +1,510 @@
+//! One AJP connection: waits for messages between requests, runs each exchange, and moves
+//! bytes. All protocol decisions are in [`crate::exchange`], [`crate::request`] and
+//! [`crate::response`].
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use ajp_codec::{ContainerCodec, ContainerMessage, EndResponse, GetBodyChunk, ProxyMessage};
+use bytes::{Buf, Bytes};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use http::{Method, Request, Response, StatusCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio_util::codec::Framed;
+use tower::Service;
+
+use crate::body::{Body, Delivery, Shared};
+use crate::builder::Config;
+use crate::error::{BoxError, Error, Kind};
+use crate::exchange::{Got, Next, RequestBody, Violation, response_has_body};
+use crate::request::convert;
+use crate::response::{encode_bare, encode_head};
+
+/// Write buffer level above which we flush before encoding more response body.
+const HIGH_WATER: usize = 64 * 1024;
+
+type Io<I> = Framed<I, ContainerCodec>;
+
+/// Serves AJP on `io` until the proxy closes it, a request ends with reuse = false, an
+/// error occurs, or `shutdown` turns true while the connection is idle.
+pub(crate) async fn serve<I, S, B>(
+    io: I,
+    mut service: S,
+    config: Arc<Config>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    let mut framed = Framed::new(io, ContainerCodec::new(config.packet_size));
+    loop {
+        let msg = tokio::select! {
+            biased;
+            () = signalled(&mut shutdown) => {
+                tracing::debug!("shutting down: closing idle AJP connection");
+                return Ok(());
+            }
+            msg = framed.next() => msg,
+        };
+        match msg {
+            None => return Ok(()),
+            Some(Err(e)) => return Err(Error::new_decode(e)),
+            Some(Ok(ProxyMessage::CPing)) => framed
+                .send(ContainerMessage::<Bytes>::CPong)
+                .await
+                .map_err(Error::new_encode)?,
+            Some(Ok(ProxyMessage::ForwardRequest(fr))) => {
+                let reuse = exchange(&mut framed, &mut service, &config, fr, &shutdown).await?;
+                if !reuse {
+                    linger_close(framed).await;
+                    return Ok(());
+                }
+            }
+            // Tomcat closes the connection on SHUTDOWN (it does not implement it).
+            Some(Ok(ProxyMessage::Shutdown)) => return Ok(()),
+            Some(Ok(ProxyMessage::Body(_))) => {
+                // Unreachable: body packets are only decoded when armed.
+                return Err(Error::new(Kind::Protocol).with("body packet between requests"));
+            }
+        }
+    }
+}
+
+/// Resolves once the shutdown flag is true; never if its sender is gone without it.
+async fn signalled(rx: &mut watch::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Closes after END_RESPONSE(reuse = false): shut our side, then read what the proxy may
+/// still have in flight (briefly, bounded), so the close is a FIN and not a reset that
+/// could destroy our answer before the proxy has read it.
+async fn linger_close<I: AsyncRead + AsyncWrite + Unpin>(framed: Io<I>) {
+    let mut io = framed.into_inner();
+    let _ = io.shutdown().await;
+    let mut sink = [0u8; 8192];
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut total = 0usize;
+        while total < 1 << 20 {
+            match io.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
+}
+
+/// Runs one request: refuses it or calls the app, then drives both directions until
+/// END_RESPONSE is flushed. Returns whether the connection may carry another request.
+async fn exchange<I, S, B>(
+    framed: &mut Io<I>,
+    service: &mut S,
+    config: &Config,
+    fr: ajp_codec::ForwardRequest,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<bool, Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    let head = match convert(fr, config) {
+        Ok(head) => head,
+        Err(refusal) => {
+            tracing::warn!(status = %refusal.status, reason = refusal.reason, "AJP request refused");
+            return refuse(framed, config, refusal.status).await;
+        }
+    };
+    let method = head.request.method().clone();
+    tracing::debug!(%method, uri = %head.request.uri(), "AJP request");
+    let ready: Result<(), BoxError> = poll_fn(|cx| service.poll_ready(cx))
+        .await
+        .map_err(Into::into);
+    if let Err(e) = ready {
+        tracing::error!(error = %e, "app service not ready: 503");
+        return refuse(framed, config, StatusCode::SERVICE_UNAVAILABLE).await;
+    }
+    let shared = Arc::new(Shared::default());
+    let cl = head.content_length;
+    let request = head.request.map(|()| match cl {
+        Some(0) => Body::empty(),
+        _ => Body::ajp(shared.clone(), cl),
+    });
+    let future = service.call(request);
+    let mut ex = Exchange {
+        framed,
+        shared,
+        body: RequestBody::new(cl, config.packet_size),
+        read: Read::Idle,
+        write: Write::Calling(Box::pin(future)),
+        method,
+        config,
+        reuse: true,
+        finishing: false,
+        needs_flush: false,
+        shutdown,
+    };
+    poll_fn(|cx| ex.poll(cx)).await
+}
+
+async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(
+    framed: &mut Io<I>,
+    config: &Config,
+    status: StatusCode,
+) -> Result<bool, Error> {
+    encode_bare(status, framed.write_buffer_mut(), config.packet_size);
+    framed
+        .send(ContainerMessage::<Bytes>::EndResponse(EndResponse {
+            reuse: false,
+        }))
+        .await
+        .map_err(Error::new_encode)?;
+    Ok(false)
+}
+
+enum Read {
+    Idle,
+    /// GET_BODY_CHUNK of this length still to be written.
+    SendGet(u16),
+    /// A body packet is due.
+    Await,
+}
+
+enum Write<F, B: http_body::Body> {
+    Calling(Pin<Box<F>>),
+    Streaming {
+        body: Pin<Box<B>>,
+        pending: Option<B::Data>,
+    },
+    /// The response is written; END_RESPONSE after any owed body packet was read.
+    Finishing,
+    /// END_RESPONSE is in the write buffer.
+    Ended,
+}
+
+struct Exchange<'a, I, F, B: http_body::Body> {
+    framed: &'a mut Io<I>,
+    shared: Arc<Shared>,
+    body: RequestBody,
+    read: Read,
+    write: Write<F, B>,
+    method: Method,
+    config: &'a Config,
+    reuse: bool,
+    finishing: bool,
+    needs_flush: bool,
+    shutdown: &'a watch::Receiver<bool>,
+}
+
+impl<I, F, E, B> Exchange<'_, I, F, B>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
+        loop {
+            let read = self.poll_read(cx)?;
+            let write = match self.poll_write(cx)? {
+                Poll::Ready(Some(reuse)) => return Poll::Ready(Ok(reuse)),
+                Poll::Ready(None) => true,
+                Poll::Pending => false,
+            };
+            if read || write {
+                continue;
+            }
+            // Nothing more to do now. What was written goes out: this is how an app body
+            // that yields data and then waits becomes a flush to the proxy.
+            if self.needs_flush {
+                ready!(self.poll_flush(cx))?;
+            }
+            return Poll::Pending;
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        ready!(Sink::<ContainerMessage<Bytes>>::poll_flush(
+            Pin::new(&mut *self.framed),
+            cx
+        ))
+        .map_err(Error::new_encode)?;
+        self.needs_flush = false;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Room in the write buffer, flushing first if it is past the high-water mark.
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.framed.write_buffer().len() < HIGH_WATER {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_flush(cx)
+    }
+
+    /// The request body side. Returns whether it made progress.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        match self.read {
+            Read::Idle => {
+                if self.finishing || !self.shared.take_want(cx) {
+                    return Ok(false);
+                }
+                match self.body.next() {
+                    Next::End => self.shared.deliver(Delivery::End),
+                    Next::Read {
+                        get_body_chunk: None,
+                    } => {
+                        self.framed.codec_mut().expect_body();
+                        self.read = Read::Await;
+                    }
+                    Next::Read {
+                        get_body_chunk: Some(n),
+                    } => self.read = Read::SendGet(n),
+                }
+                Ok(true)
+            }
+            Read::SendGet(n) => {
+                if self.poll_room(cx)?.is_pending() {
+                    return Ok(false);
+                }
+                let get =
+                    ContainerMessage::<Bytes>::GetBodyChunk(GetBodyChunk { requested_len: n });
+                get.encode(self.framed.write_buffer_mut(), self.config.packet_size)
+                    .map_err(Error::new_encode)?;
+                self.needs_flush = true;
+                self.framed.codec_mut().expect_body();
+                self.read = Read::Await;
+                Ok(true)
+            }
+            Read::Await => {
+                // The GET_BODY_CHUNK must be on the wire before we can expect an answer.
+                if self.needs_flush {
+                    let _ = self.poll_flush(cx)?;
+                }
+                let packet = match Pin::new(&mut *self.framed).poll_next(cx) {
+                    Poll::Pending => return Ok(false),
+                    Poll::Ready(Some(Ok(ProxyMessage::Body(chunk)))) => chunk,
+                    Poll::Ready(Some(Ok(other))) => {
+                        return Err(self.body_failed(
+                            Error::new(Kind::Protocol)
+                                .with(format!("{other:?} instead of a body packet")),
+                        ));
+                    }
+                    Poll::Ready(Some(Err(e))) => return Err(self.body_failed(Error::new_decode(e))),
+                    Poll::Ready(None) => {
+                        return Err(self.body_failed(
+                            Error::new(Kind::Closed)
+                                .with("proxy closed the connection during the request body"),
+                        ));
+                    }
+                };
+                self.read = Read::Idle;
+                let deliver = !self.finishing;
+                match self.body.on_packet(packet.data.len()) {
+                    Ok(Got::Data { .. }) if deliver => {
+                        self.shared.deliver(Delivery::Data(packet.data))
+                    }
+                    Ok(Got::End) if deliver => self.shared.deliver(Delivery::End),
+                    Ok(_) => {}
+                    Err(Violation::TooMuch { len, allowed }) => {
+                        return Err(self.body_failed(Error::new(Kind::Protocol).with(format!(
+                            "body packet of {len} bytes where at most {allowed} were asked for"
+                        ))));
+                    }
+                    Err(Violation::Truncated { missing }) => {
+                        tracing::debug!(missing, "request body ended before its Content-Length");
+                        // In step, but the request is incomplete: do not reuse.
+                        self.reuse = false;
+                        if deliver {
+                            self.shared.deliver(Delivery::Error(
+                                Kind::RequestBody,
+                                "the proxy ended the body before its Content-Length",
+                            ));
+                        }
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    fn body_failed(&self, e: Error) -> Error {
+        self.shared
+            .deliver(Delivery::Error(e.kind(), "the AJP connection failed"));
+        e
+    }
+
+    /// The response side. `Ready(Some(reuse))` when the exchange is complete,
+    /// `Ready(None)` on progress.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<Poll<Option<bool>>, Error> {
+        let packet_size = self.config.packet_size;
+        match &mut self.write {
+            Write::Calling(future) => {
+                let response = match future.as_mut().poll(cx) {
+                    Poll::Pending => return Ok(Poll::Pending),
+                    Poll::Ready(Ok(r)) => r,
+                    Poll::Ready(Err(e)) => {
+                        let e: BoxError = e.into();
+                        tracing::error!(error = %e, "app service failed: 500");
+                        encode_bare(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            self.framed.write_buffer_mut(),
+                            packet_size,
+                        );
+                        self.needs_flush = true;
+                        self.enter_finishing();
+                        return Ok(Poll::Ready(None));
+                    }
+                };
+                let (parts, body) = response.into_parts();
+                let mut status = parts.status;
+                if status.is_informational() {
+                    tracing::error!(%status, "AJP cannot carry an interim response: 500");
+                    status = StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                let has_body = response_has_body(&self.method, status);
+                let exact = if has_body {
+                    body.size_hint().exact()
+                } else {
+                    None
+                };
+                if let Err(e) = encode_head(
+                    status,
+                    &parts.headers,
+                    exact,
+                    self.framed.write_buffer_mut(),
+                    packet_size,
+                ) {
+                    tracing::error!(error = %e, "response head does not fit one AJP packet: 500");
+                }
+                self.needs_flush = true;
+                if has_body && !body.is_end_stream() {
+                    self.write = Write::Streaming {
+                        body: Box::pin(body),
+                        pending: None,
+                    };
+                } else {
+                    // HEAD, 204, 304…: whatever the app wrote is swallowed, like Tomcat.
+                    self.enter_finishing();
+                }
+                Ok(Poll::Ready(None))
+            }
+            Write::Streaming { body, pending } => {
+                if let Some(data) = pending {
+                    if self.framed.write_buffer().len() >= HIGH_WATER {
+                        ready_ok(Sink::<ContainerMessage<Bytes>>::poll_flush(
+                            Pin::new(&mut *self.framed),
+                            cx,
+                        ))?;
+                        if self.framed.write_buffer().len() >= HIGH_WATER {
+                            return Ok(Poll::Pending);
+                        }
+                    }
+                    // Cut into SEND_BODY_CHUNKs of at most P − 8 bytes.
+                    while data.has_remaining() && self.framed.write_buffer().len() < HIGH_WATER {
+                        let n = data.remaining().min(packet_size.max_response_body());
+                        let piece = data.copy_to_bytes(n);
+                        ajp_codec::encode_send_body_chunk(
+                            &piece,
+                            self.framed.write_buffer_mut(),
+                            packet_size,
+                        )
+                        .map_err(Error::new_encode)?;
+                    }
+                    self.needs_flush = true;
+                    if !data.has_remaining() {
+                        *pending = None;
+                    }
+                    return Ok(Poll::Ready(None));
+                }
+                match body.as_mut().poll_frame(cx) {
+                    Poll::Pending => Ok(Poll::Pending),
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Ok(data) = frame.into_data()
+                            && data.has_remaining()
+                        {
+                            *pending = Some(data);
+                        }
+                        Ok(Poll::Ready(None))
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        // No way to abort a response in AJP: close without END_RESPONSE so the
+                        // proxy sees a truncated response rather than a complete one.
+                        Err(Error::new(Kind::ResponseBody).with(e))
+                    }
+                    Poll::Ready(None) => {
+                        self.enter_finishing();
+                        Ok(Poll::Ready(None))
+                    }
+                }
+            }
+            Write::Finishing => {
+                match self.read {
+                    // The GET_BODY_CHUNK was never written: nothing is due after all.
+                    Read::SendGet(_) => {
+                        self.body.cancel_due();
+                        self.read = Read::Idle;
+                    }
+                    Read::Await => return Ok(Poll::Pending),
+                    Read::Idle => {}
+                }
+                if self.body.swallow_on_finish() {
+                    self.framed.codec_mut().expect_body();
+                    self.read = Read::Await;
+                    return Ok(Poll::Ready(None));
+                }
+                let reuse = self.reuse && !*self.shutdown.borrow();
+                let end = ContainerMessage::<Bytes>::EndResponse(EndResponse { reuse });
+                end.encode(self.framed.write_buffer_mut(), packet_size)
+                    .map_err(Error::new_encode)?;
+                self.needs_flush = true;
+                self.reuse = reuse;
+                self.write = Write::Ended;
+                Ok(Poll::Ready(None))
+            }
+            Write::Ended => {
+                if self.poll_flush(cx)?.is_pending() {
+                    return Ok(Poll::Pending);
+                }
+                Ok(Poll::Ready(Some(self.reuse)))
+            }
+        }
+    }
+
+    fn enter_finishing(&mut self) {
+        self.write = Write::Finishing;
+        self.finishing = true;
+        // Whoever still holds the request body learns that nothing more will come.
+        self.shared.finish();
+    }
+}
+
+fn ready_ok<T>(p: Poll<Result<T, ajp_codec::EncodeError>>) -> Result<(), Error> {
+    match p {
+        Poll::Ready(Err(e)) => Err(Error::new_encode(e)),
+        _ => Ok(()),
+    }
+}
+
+impl<I, F, B: http_body::Body> Drop for Exchange<'_, I, F, B> {
+    fn drop(&mut self) {
+        self.shared.finish();
+    }
+}

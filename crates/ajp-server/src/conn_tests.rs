@@ -1,0 +1,294 @@
+//! Whole exchanges over an in-memory pipe, byte for byte, with the proxy's codec on the
+//! other end.
+
+use std::time::Duration;
+
+use ajp_codec::{
+    Attribute, BodyChunk, ContainerMessage, ForwardRequest, PacketSize, ProxyCodec, ProxyMessage,
+};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::DuplexStream;
+use tokio_util::codec::Framed;
+
+use crate::{Builder, demo};
+
+type Proxy = Framed<DuplexStream, ProxyCodec>;
+
+fn start(builder: &Builder) -> (Proxy, tokio::task::JoinHandle<Result<(), crate::Error>>) {
+    let (a, b) = tokio::io::duplex(1 << 20);
+    let conn = builder.serve_connection(b, demo::app());
+    (
+        Framed::new(a, ProxyCodec::new(PacketSize::DEFAULT)),
+        tokio::spawn(conn),
+    )
+}
+
+fn request<'a>(
+    method: http::Method,
+    uri: &'a str,
+    headers: Vec<(&'a str, &'a str)>,
+) -> ProxyMessage<&'a str> {
+    ProxyMessage::ForwardRequest(ForwardRequest {
+        method,
+        protocol: "HTTP/1.1",
+        req_uri: uri,
+        remote_addr: "192.0.2.1",
+        remote_host: None,
+        server_name: "example",
+        server_port: 80,
+        is_ssl: false,
+        headers,
+        attributes: vec![Attribute::ReqAttribute {
+            name: "AJP_REMOTE_PORT",
+            value: "4242",
+        }],
+    })
+}
+
+async fn next(p: &mut Proxy) -> ContainerMessage {
+    tokio::time::timeout(Duration::from_secs(5), p.next())
+        .await
+        .expect("timely answer")
+        .expect("a message")
+        .expect("valid")
+}
+
+/// Reads one response: (status, body, reuse), answering GET_BODY_CHUNKs from `body`.
+async fn response(p: &mut Proxy, body: &mut &[u8]) -> (u16, Vec<u8>, bool) {
+    let mut status = 0;
+    let mut out = Vec::new();
+    loop {
+        match next(p).await {
+            ContainerMessage::SendHeaders(h) => status = h.status,
+            ContainerMessage::SendBodyChunk(c) => out.extend_from_slice(&c.data),
+            ContainerMessage::GetBodyChunk(g) => {
+                let n = body.len().min(g.requested_len as usize);
+                let (now, rest) = body.split_at(n);
+                p.send(ProxyMessage::Body(BodyChunk { data: now }))
+                    .await
+                    .unwrap();
+                *body = rest;
+            }
+            ContainerMessage::EndResponse(e) => return (status, out, e.reuse),
+            ContainerMessage::CPong => panic!("unexpected CPONG"),
+        }
+    }
+}
+
+fn json(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body).unwrap()
+}
+
+#[tokio::test]
+async fn cping_then_requests_on_one_connection() {
+    let (mut p, _conn) = start(&Builder::new());
+    p.send(ProxyMessage::<&[u8]>::CPing).await.unwrap();
+    assert_eq!(next(&mut p).await, ContainerMessage::CPong);
+    for _ in 0..3 {
+        let m = http::Method::from_bytes(b"FROB").unwrap();
+        p.send(request(m, "/echo", vec![("x-a", "1")]))
+            .await
+            .unwrap();
+        let (status, body, reuse) = response(&mut p, &mut &b""[..]).await;
+        assert_eq!((status, reuse), (200, true));
+        let v = json(&body);
+        assert_eq!(v["method"], "FROB");
+        assert_eq!(v["remote_port"], 4242);
+        assert_eq!(v["body_len"], 0);
+        p.send(ProxyMessage::<&[u8]>::CPing).await.unwrap();
+        assert_eq!(next(&mut p).await, ContainerMessage::CPong);
+    }
+}
+
+#[tokio::test]
+async fn content_length_body_first_packet_unasked_then_pulled() {
+    let (mut p, _conn) = start(&Builder::new());
+    let data: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
+    p.send(request(
+        http::Method::POST,
+        "/echo",
+        vec![("content-length", "20000")],
+    ))
+    .await
+    .unwrap();
+    p.send(ProxyMessage::Body(BodyChunk {
+        data: &data[..8186],
+    }))
+    .await
+    .unwrap();
+    // Then the container asks for exactly what remains, up to P − 6.
+    let ContainerMessage::GetBodyChunk(g) = next(&mut p).await else {
+        panic!()
+    };
+    assert_eq!(g.requested_len, 8186);
+    p.send(ProxyMessage::Body(BodyChunk {
+        data: &data[8186..16372],
+    }))
+    .await
+    .unwrap();
+    let ContainerMessage::GetBodyChunk(g) = next(&mut p).await else {
+        panic!()
+    };
+    assert_eq!(g.requested_len, 20_000 - 16372);
+    p.send(ProxyMessage::Body(BodyChunk {
+        data: &data[16372..],
+    }))
+    .await
+    .unwrap();
+    let (status, body, reuse) = response(&mut p, &mut &b""[..]).await;
+    assert_eq!((status, reuse), (200, true));
+    assert_eq!(json(&body)["body_len"], 20_000);
+}
+
+#[tokio::test]
+async fn unread_body_only_first_packet_swallowed_connection_reusable() {
+    let (mut p, _conn) = start(&Builder::new());
+    let data = vec![0x02u8; 8186]; // looks like FORWARD_REQUEST if misread
+    p.send(request(
+        http::Method::POST,
+        "/status/201",
+        vec![("content-length", "100000")],
+    ))
+    .await
+    .unwrap();
+    p.send(ProxyMessage::Body(BodyChunk { data: &data[..] }))
+        .await
+        .unwrap();
+    let (status, _, reuse) = response(&mut p, &mut &b""[..]).await;
+    assert_eq!((status, reuse), (201, true));
+    // The next request is read as a request, not as body.
+    p.send(request(http::Method::GET, "/status/202", vec![]))
+        .await
+        .unwrap();
+    let (status, _, reuse) = response(&mut p, &mut &b""[..]).await;
+    assert_eq!((status, reuse), (202, true));
+}
+
+#[tokio::test]
+async fn chunked_body_pulled_until_empty_packet() {
+    let (mut p, _conn) = start(&Builder::new());
+    p.send(request(
+        http::Method::PUT,
+        "/echo",
+        vec![("transfer-encoding", "chunked")],
+    ))
+    .await
+    .unwrap();
+    let data = vec![7u8; 30_000];
+    let (status, body, reuse) = response(&mut p, &mut &data[..]).await;
+    assert_eq!((status, reuse), (200, true));
+    assert_eq!(json(&body)["body_len"], 30_000);
+}
+
+#[tokio::test]
+async fn bodiless_statuses_and_head_send_no_chunks() {
+    let (mut p, _conn) = start(&Builder::new());
+    for (m, uri) in [
+        (http::Method::HEAD, "/download?bytes=100000"),
+        (http::Method::GET, "/status/204"),
+        (http::Method::GET, "/status/304"),
+    ] {
+        p.send(request(m, uri, vec![])).await.unwrap();
+        let ContainerMessage::SendHeaders(h) = next(&mut p).await else {
+            panic!()
+        };
+        if uri.starts_with("/download") {
+            assert_eq!(h.headers_named("content-length").next().unwrap(), "100000");
+        }
+        assert_eq!(
+            next(&mut p).await,
+            ContainerMessage::EndResponse(ajp_codec::EndResponse { reuse: true })
+        );
+    }
+}
+
+#[tokio::test]
+async fn download_cut_at_packet_size() {
+    let mut b = Builder::new();
+    b.packet_size(PacketSize::new(16384).unwrap());
+    let (a, s) = tokio::io::duplex(1 << 20);
+    tokio::spawn(b.serve_connection(s, demo::app()));
+    let mut p = Framed::new(a, ProxyCodec::new(PacketSize::new(16384).unwrap()));
+    p.send(request(http::Method::GET, "/download?bytes=100000", vec![]))
+        .await
+        .unwrap();
+    let mut sizes = Vec::new();
+    loop {
+        match next(&mut p).await {
+            ContainerMessage::SendBodyChunk(c) => sizes.push(c.data.len()),
+            ContainerMessage::EndResponse(e) => {
+                assert!(e.reuse);
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(sizes.iter().sum::<usize>(), 100_000);
+    assert!(sizes.iter().all(|&n| n <= 16384 - 8));
+    assert_eq!(sizes[0], 16384 - 8);
+}
+
+#[tokio::test]
+async fn wrong_secret_is_403_and_close() {
+    let mut b = Builder::new();
+    b.secret("right");
+    let (mut p, conn) = start(&b);
+    let mut req = request(http::Method::GET, "/", vec![]);
+    if let ProxyMessage::ForwardRequest(fr) = &mut req {
+        fr.attributes.push(Attribute::Secret("wrong"));
+    }
+    p.send(req).await.unwrap();
+    let (status, _, reuse) = response(&mut p, &mut &b""[..]).await;
+    assert_eq!((status, reuse), (403, false));
+    assert!(p.next().await.is_none(), "closed");
+    assert!(conn.await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn garbage_closes_with_protocol_error() {
+    let (mut p, conn) = start(&Builder::new());
+    p.get_mut()
+        .write_all_buf(&mut Bytes::from_static(b"GET / HTTP/1.1\r\n\r\n"))
+        .await
+        .unwrap();
+    let err = conn.await.unwrap().unwrap_err();
+    assert!(err.is_protocol(), "{err:?}");
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_then_closes() {
+    let (a, s) = tokio::io::duplex(1 << 20);
+    let mut conn = Box::pin(Builder::new().serve_connection(s, demo::app()));
+    let mut p = Framed::new(a, ProxyCodec::new(PacketSize::DEFAULT));
+    p.send(request(
+        http::Method::POST,
+        "/echo",
+        vec![("content-length", "3")],
+    ))
+    .await
+    .unwrap();
+    // Drive the connection until the app waits for the body: the request is in flight.
+    tokio::select! {
+        r = &mut conn => panic!("ended early: {r:?}"),
+        () = tokio::time::sleep(Duration::from_millis(100)) => {}
+    }
+    conn.graceful_shutdown();
+    let client = async {
+        p.send(ProxyMessage::Body(BodyChunk { data: &b"abc"[..] }))
+            .await
+            .unwrap();
+        let answer = response(&mut p, &mut &b""[..]).await;
+        (answer, p.next().await.is_none())
+    };
+    let (r, ((status, _, reuse), closed)) = tokio::join!(conn, client);
+    assert!(r.is_ok());
+    assert_eq!(
+        (status, reuse),
+        (200, false),
+        "in-flight request completes, not reusable"
+    );
+    assert!(closed);
+}
+
+use tokio::io::AsyncWriteExt as _;
