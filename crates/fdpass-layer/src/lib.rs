@@ -147,8 +147,9 @@
 //!
 //! # Benchmark
 //!
-//! `cargo run --release --example fdpass_bench` compares hand-offs per second through this
-//! crate and through httpd mod_proxy_fdpass on the same machine; see the crate README.
+//! `cargo bench -p fdpass-layer --bench handoffs` compares hand-offs per second through this
+//! crate and through httpd mod_proxy_fdpass on the same machine, interleaved, medians; see
+//! the crate README.
 
 mod body;
 mod conn;
