@@ -1,1 +1,181 @@
+//! Codec benchmarks: a typical browser Forward Request (encode, decode, round trip) and body
+//! chunk decoding throughput.
+//!
+//! ```text
+//! cargo bench -p ajp-codec --bench codec -- --warm-up-time 1 --measurement-time 3
+//! ```
 
+// `criterion_group!` generates an undocumented public fn.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+
+use ajp_codec::{
+    Attribute, BodyChunk, ContainerCodec, ContainerMessage, ForwardRequest, PacketSize, ProxyCodec,
+    ProxyMessage,
+};
+use bytes::BytesMut;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use tokio_util::codec::Decoder;
+
+const P: PacketSize = PacketSize::DEFAULT;
+
+const COOKIE: &str = "JSESSIONID=8F3A1C2B9D4E5F60718293A4B5C6D7E8.node1; _ga=GA1.2.1234567890.1700000000; \
+    _gid=GA1.2.987654321.1700000000; theme=dark; lang=en-GB; consent=analytics%3Dyes%26ads%3Dno; \
+    csrftoken=Zq9wX3vB7nM2kL5pR8tY1uI4oE6aS0dF; recently_viewed=1234%2C5678%2C9012%2C3456";
+
+const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+    Chrome/126.0.0.0 Safari/537.36";
+
+/// What httpd sends for a browser navigating to a search page: 12 headers, a query, the
+/// secret and the usual named attributes.
+fn browser_request() -> ForwardRequest<&'static str> {
+    ForwardRequest {
+        method: http::Method::GET,
+        protocol: "HTTP/1.1",
+        req_uri: "/shop/search",
+        remote_addr: "203.0.113.54",
+        remote_host: None,
+        server_name: "www.example.com",
+        server_port: 443,
+        is_ssl: true,
+        headers: vec![
+            ("Host", "www.example.com"),
+            ("User-Agent", USER_AGENT),
+            (
+                "Accept",
+                "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+            ),
+            ("Accept-Language", "en-GB,en;q=0.9"),
+            ("Accept-Encoding", "gzip, deflate, br, zstd"),
+            ("Cookie", COOKIE),
+            ("Referer", "https://www.example.com/shop/"),
+            ("Connection", "keep-alive"),
+            ("Upgrade-Insecure-Requests", "1"),
+            ("Sec-Fetch-Dest", "document"),
+            ("Sec-Fetch-Mode", "navigate"),
+            ("Sec-Fetch-Site", "same-origin"),
+        ],
+        attributes: vec![
+            Attribute::QueryString("q=red+shoes&size=42&sort=price_asc&page=2"),
+            Attribute::Secret("0123456789abcdef0123456789abcdef"),
+            Attribute::ReqAttribute {
+                name: "AJP_REMOTE_PORT",
+                value: "51234",
+            },
+            Attribute::ReqAttribute {
+                name: "AJP_LOCAL_ADDR",
+                value: "10.0.0.5",
+            },
+        ],
+    }
+}
+
+fn forward_request(c: &mut Criterion) {
+    let request = browser_request();
+    let mut packet = BytesMut::new();
+    request.encode(&mut packet, P).unwrap();
+    let packet = packet.freeze();
+
+    let mut g = c.benchmark_group("forward_request");
+    g.throughput(Throughput::Elements(1));
+
+    let mut buf = BytesMut::with_capacity(P.get());
+    g.bench_function("encode", |b| {
+        b.iter(|| {
+            buf.clear();
+            black_box(&request).encode(&mut buf, P).unwrap();
+            black_box(&buf);
+        })
+    });
+
+    // As a container reads it: the packet lands in the read buffer, the codec splits it
+    // off and decodes it into `Bytes` fields.
+    let mut codec = ContainerCodec::new(P);
+    let mut buf = BytesMut::with_capacity(P.get());
+    g.bench_function("decode", |b| {
+        b.iter(|| {
+            buf.extend_from_slice(&packet);
+            black_box(codec.decode(&mut buf).unwrap().unwrap())
+        })
+    });
+
+    g.bench_function("decode_borrowed", |b| {
+        b.iter(|| black_box(ForwardRequest::parse(black_box(&packet[4..])).unwrap()))
+    });
+
+    let mut codec = ContainerCodec::new(P);
+    let mut buf = BytesMut::with_capacity(P.get());
+    g.bench_function("round_trip", |b| {
+        b.iter(|| {
+            black_box(&request).encode(&mut buf, P).unwrap();
+            let Some(ProxyMessage::ForwardRequest(r)) = codec.decode(&mut buf).unwrap() else {
+                unreachable!()
+            };
+            black_box(r)
+        })
+    });
+    g.finish();
+}
+
+fn body_chunks(c: &mut Criterion) {
+    let mut g = c.benchmark_group("body");
+    for size in [8192usize, 65536] {
+        let p = PacketSize::new(size).unwrap();
+
+        let data = vec![0x61; p.max_response_body()];
+        let mut packet = BytesMut::new();
+        BodyChunk { data: &data[..] }
+            .encode_response(&mut packet, p)
+            .unwrap();
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        let mut codec = ProxyCodec::new(p);
+        // The decode alone: the packet is already in the read buffer.
+        g.bench_function(format!("send_body_chunk_decode/{size}"), |b| {
+            b.iter_batched_ref(
+                || packet.clone(),
+                |buf| {
+                    let Some(ContainerMessage::SendBodyChunk(c)) = codec.decode(buf).unwrap()
+                    else {
+                        unreachable!()
+                    };
+                    c
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        // With the copy a socket read makes into the buffer, in a steady loop.
+        let mut buf = BytesMut::with_capacity(2 * size);
+        g.bench_function(format!("send_body_chunk_read_decode/{size}"), |b| {
+            b.iter(|| {
+                buf.extend_from_slice(&packet);
+                black_box(codec.decode(&mut buf).unwrap().unwrap())
+            })
+        });
+
+        let data = vec![0x62; p.max_request_body()];
+        let mut packet = BytesMut::new();
+        BodyChunk { data: &data[..] }
+            .encode_request(&mut packet, p)
+            .unwrap();
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        let mut codec = ContainerCodec::new(p);
+        g.bench_function(format!("request_body_decode/{size}"), |b| {
+            b.iter_batched_ref(
+                || packet.clone(),
+                |buf| {
+                    codec.expect_body();
+                    let Some(ProxyMessage::Body(c)) = codec.decode(buf).unwrap() else {
+                        unreachable!()
+                    };
+                    c
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, forward_request, body_chunks);
+criterion_main!(benches);
