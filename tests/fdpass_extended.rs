@@ -25,8 +25,12 @@ use tower::Layer;
 /// A plain app answering `normal <path>`, behind a `HandoffLayer` choosing `/handoff*`.
 async fn start_app(sender: Sender) -> (SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>) {
     let app = tower::service_fn(|req: Request<Incoming>| async move {
-        let text = format!("normal {}\n", req.uri().path());
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text))))
+        let body = if req.uri().path() == "/big" {
+            Bytes::from(vec![b'B'; BIG])
+        } else {
+            Bytes::from(format!("normal {}\n", req.uri().path()))
+        };
+        Ok::<_, Infallible>(Response::new(Full::new(body)))
     });
     let svc = HandoffLayer::new(sender)
         .when(|req| req.uri.path().starts_with("/handoff"))
@@ -35,6 +39,9 @@ async fn start_app(sender: Sender) -> (SocketAddr, tokio::task::JoinHandle<std::
     let addr = listener.local_addr().unwrap();
     (addr, tokio::spawn(fdpass_layer::serve(listener, svc)))
 }
+
+/// Larger than the loopback socket buffers, so hyper keeps part of it queued.
+const BIG: usize = 8 << 20;
 
 struct Setup {
     addr: SocketAddr,
@@ -251,4 +258,32 @@ async fn without_the_driver_a_hand_off_is_refused_clearly() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 500);
+}
+
+#[tokio::test]
+async fn an_earlier_response_to_a_slow_reader_is_flushed_before_the_hand_off() {
+    let s = setup(|s| s).await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(
+        b"GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /handoff/late HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    // Do not read for a while: hyper cannot write the 8 MiB response out, the hand-off
+    // request is already parsed and waiting.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut out = Vec::new();
+    tokio::time::timeout(fdpass_util::STEP, c.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let head_end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let rest = &out[head_end..];
+    assert!(rest.len() > BIG, "response cut short: {} bytes", rest.len());
+    assert!(rest[..BIG].iter().all(|&b| b == b'B'), "big body corrupted");
+    let tail = String::from_utf8_lossy(&rest[BIG..]);
+    assert!(
+        tail.starts_with("HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nfdpass-worker mode=extended method=GET target=/handoff/late "),
+        "{tail}"
+    );
 }
