@@ -21,7 +21,7 @@ use crate::error::BoxError;
 /// connections off where a [`Handoff`](crate::Handoff) layer inside `service` asks for it.
 ///
 /// An `axum::Router` is such a service (with the layer added by `Router::layer` or around
-/// the router). This is the replacement for `axum::serve`; see the [module docs](self) for
+/// the router). This is the replacement for `axum::serve`; see the [crate docs](crate#why-not-axumserve) for
 /// why that one cannot do it.
 ///
 /// Accept errors (for example `EMFILE`) are logged and retried after a short pause, so this
