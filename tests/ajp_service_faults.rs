@@ -1,0 +1,448 @@
+//! Fault injection for `AjpService`: a fake container (fault injection only — interop is
+//! proven against real Tomcat in `tomcat_proxy.rs`) misbehaves in every way the spec lists,
+//! and each time the client gets the right status or an aborted body, the broken backend
+//! connection is discarded, and the next request succeeds on a fresh one.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ajp_codec::{
+    BodyChunk, ContainerCodec, ContainerMessage, EndResponse, GetBodyChunk, PacketSize,
+    ProxyMessage, SendHeaders,
+};
+use ajp_service::{AjpService, Backend};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use http::Request;
+use http_body_util::{BodyExt, Empty, Full};
+use support::gateway::{bytes, send, spawn_gateway};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio_util::codec::FramedRead;
+
+const P: PacketSize = PacketSize::DEFAULT;
+
+fn packet(m: ContainerMessage<&[u8]>) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    m.encode(&mut b, P).unwrap();
+    b.to_vec()
+}
+
+fn headers(status: u16, hs: &[(&'static str, &'static str)]) -> Vec<u8> {
+    packet(ContainerMessage::SendHeaders(SendHeaders {
+        status,
+        message: Some(b"x".as_slice()),
+        headers: hs
+            .iter()
+            .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+            .collect(),
+    }))
+}
+
+fn chunk(data: &[u8]) -> Vec<u8> {
+    packet(ContainerMessage::SendBodyChunk(BodyChunk { data }))
+}
+
+fn end(reuse: bool) -> Vec<u8> {
+    packet(ContainerMessage::EndResponse(EndResponse { reuse }))
+}
+
+fn ok_response() -> Vec<u8> {
+    [
+        headers(200, &[("content-length", "2")]),
+        chunk(b"ok"),
+        end(true),
+    ]
+    .concat()
+}
+
+/// (connection number, path) of every request the fake saw.
+type Log = Arc<Mutex<Vec<(usize, String)>>>;
+
+/// A fake container whose answer to each request depends on its path.
+async fn fake_container() -> (SocketAddr, Log) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log: Log = Arc::default();
+    let log2 = log.clone();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((stream, _)) = listener.accept().await {
+            n += 1;
+            let log = log2.clone();
+            tokio::spawn(serve_fake(stream, n, log));
+        }
+    });
+    (addr, log)
+}
+
+async fn serve_fake(stream: tokio::net::TcpStream, conn: usize, log: Log) {
+    let (read, mut write) = stream.into_split();
+    let mut frames = FramedRead::new(read, ContainerCodec::new(P));
+    while let Some(Ok(msg)) = frames.next().await {
+        let ProxyMessage::ForwardRequest(req) = msg else {
+            if msg == ProxyMessage::CPing {
+                let _ = write.write_all(&packet(ContainerMessage::CPong)).await;
+            }
+            continue;
+        };
+        let path = String::from_utf8_lossy(&req.req_uri).into_owned();
+        log.lock().unwrap().push((conn, path.clone()));
+        let cl: usize = req
+            .header("content-length")
+            .map(|v| std::str::from_utf8(v).unwrap().parse().unwrap())
+            .unwrap_or(0);
+        let mut body = Vec::new();
+        if cl > 0 {
+            frames.decoder_mut().expect_body();
+            if let Some(Ok(ProxyMessage::Body(b))) = frames.next().await {
+                body.extend_from_slice(&b.data);
+            }
+        }
+        let out: Vec<u8> = match path.as_str() {
+            "/ok" => ok_response(),
+            "/garbage" => b"HTTP/1.1 200 OK\r\n\r\nnot ajp at all".to_vec(),
+            "/truncated" => headers(200, &[])[..9].to_vec(),
+            "/oversize" => vec![b'A', b'B', 0xff, 0xff, 4, 0, 200],
+            "/no-end" => [headers(200, &[]), chunk(b"partial")].concat(),
+            "/double-headers" => {
+                [headers(200, &[]), chunk(b"a"), headers(200, &[]), end(true)].concat()
+            }
+            "/big-chunk" => {
+                // A chunk length beyond P − 8, in a packet that is itself within bounds.
+                let mut p = chunk(&vec![b'x'; 100]);
+                p[5..7].copy_from_slice(&(8185u16).to_be_bytes());
+                [headers(200, &[]), p, end(true)].concat()
+            }
+            "/stall" => Vec::new(),
+            "/stall-mid-body" => [headers(200, &[]), chunk(b"some")].concat(),
+            "/close-mid-body" => [
+                headers(200, &[("content-length", "100")]),
+                chunk(&[b'y'; 50]),
+            ]
+            .concat(),
+            "/short-body" => [
+                headers(200, &[("content-length", "100")]),
+                chunk(&[b'y'; 50]),
+                end(true),
+            ]
+            .concat(),
+            "/long-body" => [
+                headers(200, &[("content-length", "10")]),
+                chunk(&[b'y'; 50]),
+                end(true),
+            ]
+            .concat(),
+            "/informational" => [headers(100, &[]), end(true)].concat(),
+            "/body-before-headers" => [chunk(b"early"), ok_response()].concat(),
+            "/end-before-headers" => end(true),
+            "/bad-header-value" => {
+                let mut p = headers(200, &[("x-bad", "a b")]);
+                let at = p.len() - 3;
+                p[at] = b'\n';
+                [p, end(true)].concat()
+            }
+            "/reuse-0" => [
+                headers(200, &[("content-length", "2")]),
+                chunk(b"ok"),
+                end(false),
+            ]
+            .concat(),
+            "/trailing-after-end" => [ok_response(), chunk(b"stray")].concat(),
+            "/ask-while-streaming" => {
+                // Headers and a chunk go out first; then the container asks for the
+                // request body and echoes what it gets.
+                let first = [headers(200, &[]), chunk(b"head:")].concat();
+                write.write_all(&first).await.unwrap();
+                let mut got = body.clone();
+                loop {
+                    write
+                        .write_all(&packet(ContainerMessage::GetBodyChunk(GetBodyChunk {
+                            requested_len: 7,
+                        })))
+                        .await
+                        .unwrap();
+                    frames.decoder_mut().expect_body();
+                    match frames.next().await {
+                        Some(Ok(ProxyMessage::Body(b))) if !b.data.is_empty() => {
+                            assert!(b.data.len() <= 7, "never more than asked");
+                            got.extend_from_slice(&b.data);
+                        }
+                        _ => break,
+                    }
+                }
+                [chunk(&got), end(true)].concat()
+            }
+            other => panic!("fake container: unknown path {other}"),
+        };
+        if write.write_all(&out).await.is_err() {
+            return;
+        }
+        if path.contains("close")
+            || path == "/truncated"
+            || path == "/no-end"
+            || path == "/oversize"
+        {
+            return; // drop the connection
+        }
+        if path.starts_with("/stall") {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            return;
+        }
+    }
+}
+
+fn get(path: &str) -> Request<Empty<Bytes>> {
+    Request::get(path)
+        .header("host", "fake")
+        .body(Empty::new())
+        .unwrap()
+}
+
+async fn setup() -> (AjpService, SocketAddr, Log) {
+    let (backend, log) = fake_container().await;
+    let svc = AjpService::builder(Backend::tcp("127.0.0.1", backend.port()))
+        .reply_timeout(Duration::from_millis(500))
+        .build();
+    let addr = spawn_gateway(svc.clone()).await;
+    (svc, addr, log)
+}
+
+/// The connection number that served the last request to `path`.
+fn conn_of(log: &Log, path: &str) -> usize {
+    log.lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|(_, p)| p == path)
+        .unwrap()
+        .0
+}
+
+/// After a fault on `path`, `/ok` works and runs on a different connection.
+async fn next_request_succeeds_on_a_fresh_connection(
+    svc: &AjpService,
+    addr: SocketAddr,
+    log: &Log,
+    path: &str,
+) {
+    let resp = send(addr, get("/ok")).await;
+    assert_eq!(resp.status(), 200, "after {path}");
+    assert_eq!(bytes(resp).await, "ok");
+    assert_ne!(
+        conn_of(log, "/ok"),
+        conn_of(log, path),
+        "{path}: broken connection was reused"
+    );
+    let s = svc.stats();
+    assert_eq!(s.in_use, 0, "{s:?}");
+}
+
+#[tokio::test]
+async fn faults_before_the_head_are_502_or_504() {
+    let (svc, addr, log) = setup().await;
+    for (path, status) in [
+        ("/garbage", 502),
+        ("/truncated", 502),
+        ("/oversize", 502),
+        ("/informational", 502),
+        ("/end-before-headers", 502),
+        ("/body-before-headers", 502),
+        ("/bad-header-value", 502),
+        ("/stall", 504),
+    ] {
+        let resp = send(addr, get(path)).await;
+        assert_eq!(resp.status(), status, "{path}");
+        next_request_succeeds_on_a_fresh_connection(&svc, addr, &log, path).await;
+    }
+}
+
+#[tokio::test]
+async fn faults_in_the_body_abort_it() {
+    let (svc, addr, log) = setup().await;
+    for path in [
+        "/no-end",
+        "/double-headers",
+        "/big-chunk",
+        "/stall-mid-body",
+        "/close-mid-body",
+        "/short-body",
+        "/long-body",
+    ] {
+        let mut client = support::gateway::connect(addr).await;
+        let aborted = match client.send_request(get(path)).await {
+            // The body failed before hyper wrote the head: the client connection is cut.
+            Err(e) => e.is_incomplete_message(),
+            Ok(resp) => {
+                assert_eq!(resp.status(), 200, "{path}: head was fine");
+                tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect())
+                    .await
+                    .expect("bounded")
+                    .is_err()
+            }
+        };
+        assert!(
+            aborted,
+            "{path}: the client must see an aborted body, not a clean short one"
+        );
+        next_request_succeeds_on_a_fresh_connection(&svc, addr, &log, path).await;
+    }
+    assert!(svc.stats().failures >= 7);
+}
+
+#[tokio::test]
+async fn reuse_flag_and_stray_packets_decide_pooling() {
+    let (svc, addr, log) = setup().await;
+    // reuse=0: the response is fine, the connection is not kept.
+    let resp = send(addr, get("/reuse-0")).await;
+    assert_eq!(bytes(resp).await, "ok");
+    next_request_succeeds_on_a_fresh_connection(&svc, addr, &log, "/reuse-0").await;
+    // A packet after END_RESPONSE: the pooled connection is unusable and must not be used.
+    let resp = send(addr, get("/trailing-after-end")).await;
+    assert_eq!(bytes(resp).await, "ok");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    next_request_succeeds_on_a_fresh_connection(&svc, addr, &log, "/trailing-after-end").await;
+    // And a clean exchange does keep it.
+    let before = conn_of(&log, "/ok");
+    let resp = send(addr, get("/ok")).await;
+    assert_eq!(bytes(resp).await, "ok");
+    assert_eq!(conn_of(&log, "/ok"), before);
+}
+
+#[tokio::test]
+async fn get_body_chunk_while_the_response_streams() {
+    let (svc, addr, _log) = setup().await;
+    let req = Request::post("/ask-while-streaming")
+        .header("host", "fake")
+        .header("content-length", "20")
+        .body(Full::new(Bytes::from_static(b"0123456789abcdefghij")))
+        .unwrap();
+    let resp = send(addr, req).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(bytes(resp).await, "head:0123456789abcdefghij");
+    assert_eq!(svc.stats().connections_closed, 0);
+}
+
+#[tokio::test]
+async fn client_body_ending_short_closes_the_backend_connection() {
+    use tokio::io::AsyncReadExt;
+    let (svc, addr, log) = setup().await;
+    // Content-Length 100, 10 bytes, then the client goes away.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"POST /ask-while-streaming HTTP/1.1\r\nhost: fake\r\ncontent-length: 100\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let _ = tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await;
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    next_request_succeeds_on_a_fresh_connection(&svc, addr, &log, "/ask-while-streaming").await;
+}
+
+#[tokio::test]
+async fn unix_socket_backend() {
+    let dir = std::env::temp_dir().join(format!("tower-ajp-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ajp.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut frames = FramedRead::new(read, ContainerCodec::new(P));
+                while let Some(Ok(ProxyMessage::ForwardRequest(_))) = frames.next().await {
+                    write.write_all(&ok_response()).await.unwrap();
+                }
+            });
+        }
+    });
+    let backend: Backend = format!("unix:{}", path.display()).parse().unwrap();
+    let svc = AjpService::new(backend);
+    let addr = spawn_gateway(svc.clone()).await;
+    for _ in 0..3 {
+        assert_eq!(bytes(send(addr, get("/any")).await).await, "ok");
+    }
+    assert_eq!(svc.stats().connections_opened, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn bad_requests_never_reach_the_backend() {
+    use tokio::io::AsyncReadExt;
+    let (_svc, addr, log) = setup().await;
+    // (Content-Length together with Transfer-Encoding never reaches the service through
+    // hyper: hyper drops the Content-Length and closes the connection after the exchange,
+    // RFC 9112 §6.3. The service itself refuses the pair: see the test below.)
+    for raw in [
+        &b"POST /ok HTTP/1.1\r\nhost: f\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\nabc"[..],
+        b"POST /ok HTTP/1.1\r\nhost: f\r\ntransfer-encoding: gzip\r\n\r\n",
+        b"GET /ok HTTP/1.1\r\nhost: f\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n",
+    ] {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(raw).await.unwrap();
+        let mut buf = vec![0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            head.starts_with("HTTP/1.1 4") || head.starts_with("HTTP/1.1 5"),
+            "{head}"
+        );
+    }
+    let big = "x".repeat(9000);
+    let req = Request::get("/ok")
+        .header("host", "f")
+        .header("x-big", big)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    assert_eq!(send(addr, req).await.status(), 431);
+    assert!(
+        log.lock().unwrap().is_empty(),
+        "nothing reached the container"
+    );
+}
+
+#[tokio::test]
+async fn the_service_refuses_what_hyper_would_have_caught() {
+    use tower::ServiceExt;
+    let (svc, _addr, log) = setup().await;
+    let both = Request::post("/ok")
+        .header("host", "f")
+        .header("content-length", "3")
+        .header("transfer-encoding", "chunked")
+        .body(Full::new(Bytes::from_static(b"abc")))
+        .unwrap();
+    let err = svc.clone().oneshot(both).await.unwrap_err();
+    assert!(err.is_rejected() && err.status() == 400, "{err}");
+    let bad_path = Request::get("/a%00b")
+        .header("host", "f")
+        .body(Empty::<Bytes>::new());
+    if let Ok(req) = bad_path {
+        // %00 is still encoded: allowed (never decoded by us); Tomcat decides.
+        let _ = req;
+    }
+    let resp = svc
+        .clone()
+        .into_infallible()
+        .oneshot(
+            Request::post("/ok")
+                .header("host", "f")
+                .header("transfer-encoding", "chunked")
+                .header("content-length", "1")
+                .body(Full::new(Bytes::from_static(b"a")))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(
+        log.lock().unwrap().is_empty(),
+        "nothing reached the container"
+    );
+}
