@@ -9,13 +9,13 @@
 
 use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::Method;
 
 use crate::codes::{self, Direction, attr};
-use crate::error::{DecodeError, EncodeError};
+use crate::error::{DecodeError, EncodeError, Field};
 use crate::packet::{PacketSize, TO_CONTAINER_MAGIC};
-use crate::wire::{Reader, Source, put_opt_string, put_packet, put_string};
+use crate::wire::{Reader, Source, Writer, opt_string_len, put_packet, string_len};
 
 /// The request head a proxy sends to the container.
 ///
@@ -148,88 +148,103 @@ impl<S: AsRef<[u8]>> ForwardRequest<S> {
     /// A request that does not fit one packet of `packet_size` is an
     /// [`EncodeError::TooLarge`], and `dst` is left as it was.
     pub fn encode(&self, dst: &mut BytesMut, packet_size: PacketSize) -> Result<(), EncodeError> {
-        put_packet(dst, TO_CONTAINER_MAGIC, packet_size.max_payload(), |dst| {
-            self.encode_payload(dst, packet_size.max_payload())
-        })
+        let code = codes::code_for_method(&self.method);
+        let len = self.payload_len(code)?;
+        put_packet(
+            dst,
+            TO_CONTAINER_MAGIC,
+            len,
+            packet_size.max_payload(),
+            |w| self.write_payload(w, code),
+        )
     }
 
-    fn encode_payload(&self, dst: &mut BytesMut, max: usize) -> Result<(), EncodeError> {
-        let start = dst.len();
-        let code = codes::code_for_method(&self.method);
-        dst.put_u8(codes::msg::FORWARD_REQUEST);
-        dst.put_u8(code.unwrap_or(codes::STORED_METHOD));
-        put_string(dst, "protocol", self.protocol.as_ref())?;
-        put_string(dst, "req_uri", self.req_uri.as_ref())?;
-        put_string(dst, "remote_addr", self.remote_addr.as_ref())?;
-        put_opt_string(
-            dst,
-            "remote_host",
-            self.remote_host.as_ref().map(AsRef::as_ref),
-        )?;
-        put_string(dst, "server_name", self.server_name.as_ref())?;
-        dst.put_u16(self.server_port);
-        dst.put_u8(self.is_ssl.into());
-        let count = u16::try_from(self.headers.len()).map_err(|_| EncodeError::TooManyHeaders {
-            count: self.headers.len(),
-        })?;
-        dst.put_u16(count);
+    /// The payload length, checking every field on the way: nothing is written unless the
+    /// whole request can be.
+    fn payload_len(&self, method_code: Option<u8>) -> Result<usize, EncodeError> {
+        let mut len = 2; // type, method
+        len += string_len("protocol", self.protocol.as_ref())?;
+        len += string_len("req_uri", self.req_uri.as_ref())?;
+        len += string_len("remote_addr", self.remote_addr.as_ref())?;
+        len += opt_string_len("remote_host", self.remote_host.as_ref().map(AsRef::as_ref))?;
+        len += string_len("server_name", self.server_name.as_ref())?;
+        len += 2 + 1 + 2; // server_port, is_ssl, num_headers
+        if self.headers.len() > u16::MAX as usize {
+            return Err(EncodeError::TooManyHeaders {
+                count: self.headers.len(),
+            });
+        }
         for (name, value) in &self.headers {
-            put_header(dst, Direction::Request, name.as_ref(), value.as_ref())?;
-            // Stop early rather than copy a huge header we will reject anyway.
-            check_len(dst, start, max)?;
+            len += header_len(Direction::Request, name.as_ref(), value.as_ref())?;
+        }
+        for a in &self.attributes {
+            len += a.encoded_len()?;
+        }
+        if method_code.is_none() {
+            len += 1 + string_len("stored_method", self.method.as_str().as_bytes())?;
+        }
+        Ok(len + 1) // ARE_DONE
+    }
+
+    fn write_payload(&self, w: &mut Writer<'_>, method_code: Option<u8>) {
+        w.u8(codes::msg::FORWARD_REQUEST);
+        w.u8(method_code.unwrap_or(codes::STORED_METHOD));
+        w.string(self.protocol.as_ref());
+        w.string(self.req_uri.as_ref());
+        w.string(self.remote_addr.as_ref());
+        w.opt_string(self.remote_host.as_ref().map(AsRef::as_ref));
+        w.string(self.server_name.as_ref());
+        w.u16(self.server_port);
+        w.u8(self.is_ssl.into());
+        w.u16(self.headers.len() as u16);
+        for (name, value) in &self.headers {
+            write_header(w, Direction::Request, name.as_ref(), value.as_ref());
         }
         // The stored method goes where httpd and mod_jk put it: after the coded attributes,
         // before the named ones.
-        let mut stored_pending = code.is_none();
+        let mut stored_pending = method_code.is_none();
         for a in &self.attributes {
             if stored_pending && matches!(a, Attribute::ReqAttribute { .. }) {
-                put_stored_method(dst, &self.method)?;
+                write_stored_method(w, &self.method);
                 stored_pending = false;
             }
-            a.encode(dst)?;
-            check_len(dst, start, max)?;
+            a.write(w);
         }
         if stored_pending {
-            put_stored_method(dst, &self.method)?;
+            write_stored_method(w, &self.method);
         }
-        dst.put_u8(attr::ARE_DONE);
-        Ok(())
+        w.u8(attr::ARE_DONE);
     }
 }
 
-fn check_len(dst: &BytesMut, start: usize, max: usize) -> Result<(), EncodeError> {
-    let len = dst.len() - start;
-    if len > max {
-        return Err(EncodeError::TooLarge { len, max });
-    }
-    Ok(())
+fn write_stored_method(w: &mut Writer<'_>, method: &Method) {
+    w.u8(attr::STORED_METHOD);
+    w.string(method.as_str().as_bytes());
 }
 
-fn put_stored_method(dst: &mut BytesMut, method: &Method) -> Result<(), EncodeError> {
-    dst.put_u8(attr::STORED_METHOD);
-    put_string(dst, "stored_method", method.as_str().as_bytes())
-}
-
-/// Writes a header name (as its code when it has one) and value.
+/// The encoded length of a header: its name as a code when it has one, else as a string.
 #[inline]
-pub(crate) fn put_header(
-    dst: &mut BytesMut,
-    dir: Direction,
-    name: &[u8],
-    value: &[u8],
-) -> Result<(), EncodeError> {
-    match dir.code_for(name) {
-        Some(code) => dst.put_u16(0xA000 | code as u16),
-        None => {
-            // Peers read a name whose first two bytes are 0xA0xx as a code, so a string of
-            // that length cannot be sent. Longer names can (and decode), so they must encode.
-            if name.len() >> 8 == 0xA0 {
-                return Err(EncodeError::HeaderNameTooLong { len: name.len() });
-            }
-            put_string(dst, "header name", name)?;
+pub(crate) fn header_len(dir: Direction, name: &[u8], value: &[u8]) -> Result<usize, EncodeError> {
+    let name_len = match dir.code_for(name) {
+        Some(_) => 2,
+        // Peers read a name whose first two bytes are 0xA0xx as a code, so a string of
+        // that length cannot be sent. Longer names can (and decode), so they must encode.
+        None if name.len() >> 8 == 0xA0 => {
+            return Err(EncodeError::HeaderNameTooLong { len: name.len() });
         }
+        None => string_len("header name", name)?,
+    };
+    Ok(name_len + string_len("header value", value)?)
+}
+
+/// Writes a header checked by [`header_len`].
+#[inline]
+pub(crate) fn write_header(w: &mut Writer<'_>, dir: Direction, name: &[u8], value: &[u8]) {
+    match dir.code_for(name) {
+        Some(code) => w.u16(0xA000 | code as u16),
+        None => w.string(name),
     }
-    put_string(dst, "header value", value)
+    w.string(value);
 }
 
 /// Reads `count` headers; shared with SEND_HEADERS.
@@ -364,7 +379,8 @@ fn decode_from<S, P: Source<S>>(payload: &[u8], src: &P) -> Result<ForwardReques
 }
 
 impl<S: AsRef<[u8]>> Attribute<S> {
-    fn encode(&self, dst: &mut BytesMut) -> Result<(), EncodeError> {
+    /// Code, field name and value of the attributes that are one string.
+    fn as_string(&self) -> Option<(u8, Field, &[u8])> {
         let (code, field, value) = match self {
             Self::Context(v) => (attr::CONTEXT, "context", v),
             Self::ServletPath(v) => (attr::SERVLET_PATH, "servlet_path", v),
@@ -376,19 +392,44 @@ impl<S: AsRef<[u8]>> Attribute<S> {
             Self::SslCipher(v) => (attr::SSL_CIPHER, "ssl_cipher", v),
             Self::SslSession(v) => (attr::SSL_SESSION, "ssl_session", v),
             Self::Secret(v) => (attr::SECRET, "secret", v),
+            Self::ReqAttribute { .. } | Self::SslKeySize(_) => return None,
+        };
+        Some((code, field, value.as_ref()))
+    }
+
+    fn encoded_len(&self) -> Result<usize, EncodeError> {
+        let value_len = match self {
             Self::ReqAttribute { name, value } => {
-                dst.put_u8(attr::REQ_ATTRIBUTE);
-                put_string(dst, "req_attribute name", name.as_ref())?;
-                return put_string(dst, "req_attribute value", value.as_ref());
+                string_len("req_attribute name", name.as_ref())?
+                    + string_len("req_attribute value", value.as_ref())?
+            }
+            Self::SslKeySize(_) => 2,
+            _ => match self.as_string() {
+                Some((_, field, value)) => string_len(field, value)?,
+                None => unreachable!("every other attribute is one string"),
+            },
+        };
+        Ok(1 + value_len)
+    }
+
+    fn write(&self, w: &mut Writer<'_>) {
+        match self {
+            Self::ReqAttribute { name, value } => {
+                w.u8(attr::REQ_ATTRIBUTE);
+                w.string(name.as_ref());
+                w.string(value.as_ref());
             }
             Self::SslKeySize(bits) => {
-                dst.put_u8(attr::SSL_KEY_SIZE);
-                dst.put_u16(*bits);
-                return Ok(());
+                w.u8(attr::SSL_KEY_SIZE);
+                w.u16(*bits);
             }
-        };
-        dst.put_u8(code);
-        put_string(dst, field, value.as_ref())
+            _ => {
+                if let Some((code, _, value)) = self.as_string() {
+                    w.u8(code);
+                    w.string(value);
+                }
+            }
+        }
     }
 }
 

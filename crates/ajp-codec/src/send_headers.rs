@@ -7,13 +7,13 @@
 
 use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::codes::{Direction, msg};
 use crate::error::{DecodeError, EncodeError};
-use crate::forward_request::{Text, put_header, read_headers};
+use crate::forward_request::{Text, header_len, read_headers, write_header};
 use crate::packet::{PacketSize, TO_PROXY_MAGIC};
-use crate::wire::{Reader, Source, put_opt_string};
+use crate::wire::{Reader, Source, opt_string_len, put_packet};
 
 /// The response head a container sends.
 ///
@@ -69,24 +69,26 @@ fn put_packet_headers<S: AsRef<[u8]>>(
     dst: &mut BytesMut,
     packet_size: PacketSize,
 ) -> Result<(), EncodeError> {
-    let max = packet_size.max_payload();
-    crate::wire::put_packet(dst, TO_PROXY_MAGIC, max, |dst| {
-        let start = dst.len();
-        dst.put_u8(msg::SEND_HEADERS);
-        dst.put_u16(h.status);
-        put_opt_string(dst, "status message", h.message.as_ref().map(AsRef::as_ref))?;
-        let count = u16::try_from(h.headers.len()).map_err(|_| EncodeError::TooManyHeaders {
+    // Length pass first: nothing is written unless the whole head can be.
+    let mut len = 1 + 2; // type, status
+    len += opt_string_len("status message", h.message.as_ref().map(AsRef::as_ref))?;
+    len += 2; // num_headers
+    if h.headers.len() > u16::MAX as usize {
+        return Err(EncodeError::TooManyHeaders {
             count: h.headers.len(),
-        })?;
-        dst.put_u16(count);
+        });
+    }
+    for (name, value) in &h.headers {
+        len += header_len(Direction::Response, name.as_ref(), value.as_ref())?;
+    }
+    put_packet(dst, TO_PROXY_MAGIC, len, packet_size.max_payload(), |w| {
+        w.u8(msg::SEND_HEADERS);
+        w.u16(h.status);
+        w.opt_string(h.message.as_ref().map(AsRef::as_ref));
+        w.u16(h.headers.len() as u16);
         for (name, value) in &h.headers {
-            put_header(dst, Direction::Response, name.as_ref(), value.as_ref())?;
-            let len = dst.len() - start;
-            if len > max {
-                return Err(EncodeError::TooLarge { len, max });
-            }
+            write_header(w, Direction::Response, name.as_ref(), value.as_ref());
         }
-        Ok(())
     })
 }
 

@@ -7,7 +7,7 @@
 
 use std::ops::Range;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError, Field};
 
@@ -137,69 +137,95 @@ impl<'a> Source<&'a [u8]> for &'a [u8] {
     }
 }
 
-/// Writes an AJP string.
+/// The encoded length of an AJP string (length prefix, bytes, NUL), or why it cannot be
+/// encoded.
 #[inline]
-pub(crate) fn put_string(dst: &mut BytesMut, field: Field, s: &[u8]) -> Result<(), EncodeError> {
+pub(crate) fn string_len(field: Field, s: &[u8]) -> Result<usize, EncodeError> {
     if s.len() >= NULL_STRING as usize {
         return Err(EncodeError::StringTooLong {
             field,
             len: s.len(),
         });
     }
-    dst.put_u16(s.len() as u16);
-    dst.put_slice(s);
-    dst.put_u8(0);
-    Ok(())
+    Ok(2 + s.len() + 1)
 }
 
-/// Writes an AJP string, or the null string for `None`.
+/// The encoded length of a nullable AJP string.
 #[inline]
-pub(crate) fn put_opt_string(
-    dst: &mut BytesMut,
-    field: Field,
-    s: Option<&[u8]>,
-) -> Result<(), EncodeError> {
-    match s {
-        Some(s) => put_string(dst, field, s),
-        None => {
-            dst.put_u16(NULL_STRING);
-            Ok(())
+pub(crate) fn opt_string_len(field: Field, s: Option<&[u8]>) -> Result<usize, EncodeError> {
+    s.map_or(Ok(2), |s| string_len(field, s))
+}
+
+/// Writes primitives into a slice sized beforehand (by the `*_len` functions), so that
+/// encoding is a length pass, one `resize` of the destination, and plain copies.
+#[derive(Debug)]
+pub(crate) struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl Writer<'_> {
+    #[inline]
+    pub(crate) fn u8(&mut self, v: u8) {
+        self.buf[self.pos] = v;
+        self.pos += 1;
+    }
+
+    #[inline]
+    pub(crate) fn u16(&mut self, v: u16) {
+        self.bytes(&v.to_be_bytes());
+    }
+
+    #[inline]
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
+        self.buf[self.pos..self.pos + b.len()].copy_from_slice(b);
+        self.pos += b.len();
+    }
+
+    /// An AJP string whose length was checked by [`string_len`].
+    #[inline]
+    pub(crate) fn string(&mut self, s: &[u8]) {
+        self.u16(s.len() as u16);
+        self.bytes(s);
+        self.u8(0);
+    }
+
+    /// A nullable AJP string whose length was checked by [`opt_string_len`].
+    #[inline]
+    pub(crate) fn opt_string(&mut self, s: Option<&[u8]>) {
+        match s {
+            Some(s) => self.string(s),
+            None => self.u16(NULL_STRING),
         }
     }
 }
 
-/// Writes one packet: magic, a length placeholder, whatever `body` writes, then fills in
-/// the length. If `body` fails or the payload exceeds `max_payload`, `dst` is truncated back
-/// to where it was, so a failed encode sends nothing.
+/// Appends one packet of a payload of `payload_len` bytes (as computed by a length pass)
+/// that `write` fills in. A payload over `max_payload` is [`EncodeError::TooLarge`] and
+/// leaves `dst` untouched.
 #[inline]
 pub(crate) fn put_packet(
     dst: &mut BytesMut,
     magic: [u8; 2],
+    payload_len: usize,
     max_payload: usize,
-    body: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
+    write: impl FnOnce(&mut Writer<'_>),
 ) -> Result<(), EncodeError> {
-    let start = dst.len();
-    dst.put_slice(&magic);
-    dst.put_u16(0);
-    let result = body(dst).and_then(|()| {
-        let len = dst.len() - start - crate::packet::HEADER_LEN;
-        if len > max_payload {
-            Err(EncodeError::TooLarge {
-                len,
-                max: max_payload,
-            })
-        } else {
-            Ok(len)
-        }
-    });
-    match result {
-        Ok(len) => {
-            dst[start + 2..start + 4].copy_from_slice(&(len as u16).to_be_bytes());
-            Ok(())
-        }
-        Err(e) => {
-            dst.truncate(start);
-            Err(e)
-        }
+    if payload_len > max_payload {
+        return Err(EncodeError::TooLarge {
+            len: payload_len,
+            max: max_payload,
+        });
     }
+    let start = dst.len();
+    dst.resize(start + crate::packet::HEADER_LEN + payload_len, 0);
+    let mut w = Writer {
+        buf: &mut dst[start..],
+        pos: 0,
+    };
+    w.bytes(&magic);
+    w.u16(payload_len as u16);
+    write(&mut w);
+    debug_assert_eq!(w.pos, crate::packet::HEADER_LEN + payload_len);
+    Ok(())
 }
