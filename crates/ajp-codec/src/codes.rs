@@ -142,6 +142,64 @@ pub(crate) const RESPONSE_HEADERS: [&str; 11] = [
     "www-authenticate",
 ];
 
+/// A coded header name packed for a case-insensitive compare in one step (this lookup runs
+/// for every header in both directions).
+///
+/// `lower` holds the name's bytes, zero-padded to 16; `letters` has 0x20 on each letter.
+/// OR-ing `letters` into a candidate and comparing with `lower` is exactly
+/// `eq_ignore_ascii_case`: at a letter `t`, `b | 0x20 == t` holds only for `b == t` and its
+/// upper case `t - 0x20`; elsewhere the bytes must be equal.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Packed {
+    lower: u128,
+    letters: u128,
+}
+
+impl Packed {
+    const fn new(name: &str) -> Self {
+        let b = name.as_bytes();
+        assert!(b.len() <= 16, "coded header names are at most 16 bytes");
+        let mut lower = [0u8; 16];
+        let mut letters = [0u8; 16];
+        let mut i = 0;
+        while i < b.len() {
+            assert!(!b[i].is_ascii_uppercase(), "tables are lower case");
+            lower[i] = b[i];
+            if b[i].is_ascii_lowercase() {
+                letters[i] = 0x20;
+            }
+            i += 1;
+        }
+        Self {
+            lower: u128::from_le_bytes(lower),
+            letters: u128::from_le_bytes(letters),
+        }
+    }
+
+    /// Whether `word` (a name of the same length, zero-padded to 16 bytes, little endian)
+    /// equals this name ignoring ASCII case.
+    #[inline]
+    fn matches(&self, word: u128) -> bool {
+        word | self.letters == self.lower
+    }
+}
+
+const fn pack<const N: usize>(names: [&str; N]) -> [Packed; N] {
+    let mut out = [Packed {
+        lower: 0,
+        letters: 0,
+    }; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = Packed::new(names[i]);
+        i += 1;
+    }
+    out
+}
+
+static PACKED_REQUEST_HEADERS: [Packed; 14] = pack(REQUEST_HEADERS);
+static PACKED_RESPONSE_HEADERS: [Packed; 11] = pack(RESPONSE_HEADERS);
+
 /// The table a header name is coded against.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Direction {
@@ -181,11 +239,18 @@ impl Direction {
             (Self::Response, 16) => &[2, 11],
             _ => return None,
         };
-        let table = self.table();
+        let packed: &[Packed] = match self {
+            Self::Request => &PACKED_REQUEST_HEADERS,
+            Self::Response => &PACKED_RESPONSE_HEADERS,
+        };
+        // Every name that gets here is at most 16 bytes: compare all of it at once.
+        let mut word = [0; 16];
+        word[..name.len()].copy_from_slice(name);
+        let word = u128::from_le_bytes(word);
         candidates
             .iter()
             .copied()
-            .find(|&c| table[c as usize - 1].as_bytes().eq_ignore_ascii_case(name))
+            .find(|&c| packed[c as usize - 1].matches(word))
     }
 
     /// The lower-case name for the low byte of a code.
@@ -230,6 +295,26 @@ mod tests {
             assert_eq!(dir.code_for(b"x-custom"), None);
         }
         assert_eq!(Direction::Request.code_for(b"set-cookie"), None);
+        assert_eq!(Direction::Request.code_for(b"accept\rlanguage"), None);
         assert_eq!(Direction::Response.code_for(b"host"), None);
+    }
+
+    /// The packed compare is exactly `eq_ignore_ascii_case`: every table name with any one
+    /// byte replaced by any value matches iff that byte equals the original ignoring case.
+    #[test]
+    fn header_code_lookup_is_exact_for_every_single_byte_change() {
+        for dir in [Direction::Request, Direction::Response] {
+            for (i, name) in dir.table().iter().enumerate() {
+                let code = i as u8 + 1;
+                for pos in 0..name.len() {
+                    for b in 0..=255u8 {
+                        let mut v = name.as_bytes().to_vec();
+                        v[pos] = b;
+                        let expect = b.eq_ignore_ascii_case(&name.as_bytes()[pos]);
+                        assert_eq!(dir.code_for(&v) == Some(code), expect, "{name} {pos} {b}");
+                    }
+                }
+            }
+        }
     }
 }
