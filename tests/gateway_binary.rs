@@ -1,0 +1,185 @@
+//! The gateway example run exactly as a new user runs it — no flags — answers its pages
+//! over AJP from the embedded demo container; and its startup errors are clear.
+//!
+//! `cargo test` builds the examples first; alone, run `cargo build --examples` before.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{Empty, Full};
+use support::gateway::{bytes, hash_body, pattern_sha256, send};
+use support::proc::Supervised;
+
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "example {name} not built at {}: run `cargo build --examples`",
+        path.display()
+    );
+    path
+}
+
+fn json(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
+}
+
+#[tokio::test]
+async fn gateway_without_flags_serves_the_demo_over_ajp() {
+    // The documented default address: a user types `cargo run --release --example gateway`.
+    assert!(
+        !support::port_accepts(8080),
+        "127.0.0.1:8080 is in use: stop whatever listens there, the gateway's default port"
+    );
+    let dir = std::env::temp_dir().join(format!("tower-ajp-gateway-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("gateway.log");
+    let _gw = Supervised::spawn(
+        "gateway",
+        example("gateway").to_str().unwrap(),
+        &[],
+        &[],
+        &dir,
+        &log,
+        None,
+    );
+    assert!(
+        support::wait_for_port(8080, Duration::from_secs(20)),
+        "gateway did not start: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let addr = support::local(8080);
+    let get = |p: &str| {
+        Request::get(p)
+            .header("host", "localhost:8080")
+            .body(Empty::<Bytes>::new())
+            .unwrap()
+    };
+
+    let page = bytes(send(addr, get("/")).await).await;
+    assert!(
+        String::from_utf8_lossy(&page).contains("tower-ajp"),
+        "{page:?}"
+    );
+
+    let resp = send(
+        addr,
+        Request::post("/echo?x=1&x=2")
+            .header("host", "localhost:8080")
+            .header("x-rep", "a")
+            .header("x-rep", "b")
+            .body(Full::new(Bytes::from_static(b"hello")))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let e = json(&bytes(resp).await);
+    assert_eq!(e["via"], "ajp13", "the answer came over AJP");
+    assert_eq!(e["method"], "POST");
+    assert_eq!(e["query"], "x=1&x=2");
+    assert_eq!(e["body_len"], 5);
+    assert_eq!(
+        e["body_sha256"],
+        "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+    );
+    assert_eq!(e["remote_addr"], "127.0.0.1");
+    assert_eq!(e["server_port"], 8080);
+    let reps: Vec<_> = e["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h[0] == "x-rep")
+        .map(|h| h[1].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(reps, ["a", "b"]);
+
+    let resp = send(addr, get("/download?bytes=1000000")).await;
+    assert_eq!(resp.headers()["content-length"], "1000000");
+    let (len, sha, _) = hash_body(resp.into_body()).await.unwrap();
+    assert_eq!((len, sha), (1_000_000, pattern_sha256(1_000_000)));
+
+    let resp = send(addr, get("/status/418")).await;
+    assert_eq!(resp.status(), 418);
+
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("curl http://127.0.0.1:8080/"),
+        "prints the curl commands: {logged}"
+    );
+    assert!(
+        logged.contains("/status/418"),
+        "request log lines: {logged}"
+    );
+}
+
+#[test]
+fn startup_errors_are_clear() {
+    let run = |args: &[&str]| {
+        let out = Command::new(example("gateway"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} must fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = run(&["--listen", &format!("127.0.0.1:{port}")]);
+    assert!(
+        err.contains("cannot listen on") && err.contains("in use"),
+        "{err}"
+    );
+    let err = run(&["--backend", "http://tomcat:8009"]);
+    assert!(err.contains("invalid AJP backend"), "{err}");
+    let err = run(&["--packet-size", "100"]);
+    assert!(err.contains("packet size"), "{err}");
+    let err = run(&["--bogus"]);
+    assert!(err.contains("unknown argument"), "{err}");
+}
+
+#[tokio::test]
+async fn unreachable_backend_is_a_503_page_at_first_request() {
+    let port = support::free_port();
+    let listen = support::free_port();
+    let dir = std::env::temp_dir().join(format!("tower-ajp-gateway503-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _gw = Supervised::spawn(
+        "gateway",
+        example("gateway").to_str().unwrap(),
+        &[
+            "--listen".into(),
+            format!("127.0.0.1:{listen}"),
+            "--backend".into(),
+            format!("ajp://127.0.0.1:{port}"),
+        ],
+        &[],
+        &dir,
+        &dir.join("gateway.log"),
+        None,
+    );
+    assert!(support::wait_for_port(listen, Duration::from_secs(20)));
+    let resp = send(
+        support::local(listen),
+        Request::get("/")
+            .header("host", "x")
+            .body(Empty::<Bytes>::new())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(resp.status(), 503);
+    assert!(String::from_utf8_lossy(&bytes(resp).await).contains("503"));
+}
