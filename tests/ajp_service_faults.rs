@@ -113,7 +113,7 @@ async fn serve_fake(stream: tokio::net::TcpStream, conn: usize, log: Log) {
             }
             "/big-chunk" => {
                 // A chunk length beyond P − 8, in a packet that is itself within bounds.
-                let mut p = chunk(&vec![b'x'; 100]);
+                let mut p = chunk(&[b'x'; 100]);
                 p[5..7].copy_from_slice(&(8185u16).to_be_bytes());
                 [headers(200, &[]), p, end(true)].concat()
             }

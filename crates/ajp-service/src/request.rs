@@ -231,13 +231,13 @@ pub(crate) fn prepare(parts: &request::Parts, config: &Config) -> Result<Prepare
     if info.is_some() {
         attributes.push(Attribute::ReqAttribute {
             name: b"AJP_REMOTE_PORT",
-            value: text[spans[0]..spans[1]].as_bytes(),
+            value: &text.as_bytes()[spans[0]..spans[1]],
         });
     }
     if local.is_some() {
         attributes.push(Attribute::ReqAttribute {
             name: b"AJP_LOCAL_ADDR",
-            value: text[spans[1]..spans[2]].as_bytes(),
+            value: &text.as_bytes()[spans[1]..spans[2]],
         });
     }
     for (name, value) in &config.attributes {
@@ -251,7 +251,7 @@ pub(crate) fn prepare(parts: &request::Parts, config: &Config) -> Result<Prepare
         method: method.clone(),
         protocol: version_str(parts.version).as_bytes(),
         req_uri: path.as_bytes(),
-        remote_addr: text[..spans[0]].as_bytes(),
+        remote_addr: &text.as_bytes()[..spans[0]],
         remote_host: None,
         server_name: server_name.as_bytes(),
         server_port,
