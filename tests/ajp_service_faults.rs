@@ -82,6 +82,7 @@ async fn fake_container() -> (SocketAddr, Log) {
 async fn serve_fake(stream: tokio::net::TcpStream, conn: usize, log: Log) {
     let (read, mut write) = stream.into_split();
     let mut frames = FramedRead::new(read, ContainerCodec::new(P));
+    let mut served = 0;
     while let Some(Ok(msg)) = frames.next().await {
         let ProxyMessage::ForwardRequest(req) = msg else {
             if msg == ProxyMessage::CPing {
@@ -91,6 +92,12 @@ async fn serve_fake(stream: tokio::net::TcpStream, conn: usize, log: Log) {
         };
         let path = String::from_utf8_lossy(&req.req_uri).into_owned();
         log.lock().unwrap().push((conn, path.clone()));
+        served += 1;
+        if path == "/die-on-reuse" && served > 1 {
+            // What a container that timed the idle connection out at that very moment
+            // looks like: the request is read, nothing comes back, the connection closes.
+            return;
+        }
         let cl: usize = req
             .header("content-length")
             .map(|v| std::str::from_utf8(v).unwrap().parse().unwrap())
@@ -103,7 +110,7 @@ async fn serve_fake(stream: tokio::net::TcpStream, conn: usize, log: Log) {
             }
         }
         let out: Vec<u8> = match path.as_str() {
-            "/ok" => ok_response(),
+            "/ok" | "/die-on-reuse" => ok_response(),
             "/garbage" => b"HTTP/1.1 200 OK\r\n\r\nnot ajp at all".to_vec(),
             "/truncated" => headers(200, &[])[..9].to_vec(),
             "/oversize" => vec![b'A', b'B', 0xff, 0xff, 4, 0, 200],
@@ -445,4 +452,47 @@ async fn the_service_refuses_what_hyper_would_have_caught() {
         log.lock().unwrap().is_empty(),
         "nothing reached the container"
     );
+}
+
+#[tokio::test]
+async fn stale_connection_replay_only_for_safe_requests() {
+    let (svc, addr, log) = setup().await;
+    // Warm one pooled connection, then a GET on it dies before any response byte: it is
+    // replayed once on a fresh connection.
+    assert_eq!(bytes(send(addr, get("/ok")).await).await, "ok");
+    let resp = send(addr, get("/die-on-reuse")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(bytes(resp).await, "ok");
+    assert_eq!(svc.stats().retries, 1);
+    let tries: Vec<usize> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| p == "/die-on-reuse")
+        .map(|(c, _)| *c)
+        .collect();
+    assert_eq!(
+        tries.len(),
+        2,
+        "sent twice: once on the stale connection, once fresh"
+    );
+    assert_ne!(tries[0], tries[1]);
+
+    // A POST whose body went out is never replayed: the client gets a 502.
+    assert_eq!(bytes(send(addr, get("/ok")).await).await, "ok");
+    let post = Request::post("/die-on-reuse")
+        .header("host", "fake")
+        .header("content-length", "4")
+        .body(Full::new(Bytes::from_static(b"data")))
+        .unwrap();
+    assert_eq!(send(addr, post).await.status(), 502);
+    assert_eq!(svc.stats().retries, 1, "no second replay");
+    // Nor is a bodiless POST: not idempotent.
+    assert_eq!(bytes(send(addr, get("/ok")).await).await, "ok");
+    let post = Request::post("/die-on-reuse")
+        .header("host", "fake")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    assert_eq!(send(addr, post).await.status(), 502);
+    assert_eq!(svc.stats().retries, 1);
 }

@@ -28,10 +28,13 @@ pub(crate) struct Conn {
     /// Whether any byte has arrived from the backend for the current request. A request
     /// that failed before that on a reused connection may be replayed.
     pub(crate) received: bool,
+    /// Lives as long as the connection: its opening, probes, reuse and closing are logged
+    /// inside it.
+    pub(crate) span: tracing::Span,
 }
 
 impl Conn {
-    pub(crate) fn new(io: Stream, packet_size: PacketSize, id: u64) -> Self {
+    pub(crate) fn new(io: Stream, packet_size: PacketSize, id: u64, span: tracing::Span) -> Self {
         Self {
             io,
             codec: ProxyCodec::new(packet_size),
@@ -40,6 +43,7 @@ impl Conn {
             id,
             idle_since: Instant::now(),
             received: false,
+            span,
         }
     }
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use ajp_codec::{ContainerMessage, PacketSize, ProxyMessage};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tracing::{debug, trace};
+use tracing::{debug, debug_span, trace};
 
 use crate::backend::Backend;
 use crate::conn::Conn;
@@ -120,12 +120,12 @@ impl Pool {
                     CpingMode::Never | CpingMode::AfterConnect => false,
                 };
                 if probe && let Err(e) = cping(&mut conn, inner.config.cping_timeout).await {
-                    debug!(conn = conn.id, error = %e, "idle connection failed CPING; closing it");
+                    debug!(parent: &conn.span, error = %e, "idle connection failed CPING; closing it");
                     inner.stats.closed.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
                 inner.stats.reused.fetch_add(1, Ordering::Relaxed);
-                trace!(conn = conn.id, "reusing pooled connection");
+                trace!(parent: &conn.span, "reusing pooled connection");
                 conn.received = false;
                 return Ok(Pooled {
                     conn: Some(conn),
@@ -141,8 +141,9 @@ impl Pool {
             .map_err(|_| Error::new(Kind::Connect).with("connect timed out"))?
             .map_err(|e| Error::new(Kind::Connect).with(e))?;
         let id = inner.stats.opened.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut conn = Conn::new(io, inner.packet_size, id);
-        debug!(conn = id, backend = %inner.backend, "opened backend connection");
+        let span = debug_span!(parent: None, "ajp_conn", id, backend = %inner.backend);
+        let mut conn = Conn::new(io, inner.packet_size, id, span);
+        debug!(parent: &conn.span, "opened backend connection");
         if matches!(
             inner.config.cping,
             CpingMode::AfterConnect | CpingMode::BeforeRequest
@@ -166,7 +167,7 @@ impl Pool {
         let mut idle = inner.idle.lock().ok()?;
         while let Some(conn) = idle.pop() {
             if conn.idle_since.elapsed() > inner.config.idle_timeout || conn.is_dead_while_idle() {
-                trace!(conn = conn.id, "dropping expired or closed idle connection");
+                trace!(parent: &conn.span, "dropping expired or closed idle connection");
                 inner.stats.closed.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -242,12 +243,12 @@ impl Pooled {
                 .fetch_add(expired as u64, Ordering::Relaxed);
             if idle.len() < pool.config.max_idle {
                 conn.idle_since = Instant::now();
-                trace!(conn = conn.id, "connection back in the pool");
+                trace!(parent: &conn.span, "connection back in the pool");
                 idle.push(conn);
                 return;
             }
         }
-        debug!(conn = conn.id, reusable, "closing backend connection");
+        debug!(parent: &conn.span, reusable, "closing backend connection");
         pool.stats.closed.fetch_add(1, Ordering::Relaxed);
     }
 }
