@@ -145,10 +145,11 @@ pub(crate) const RESPONSE_HEADERS: [&str; 11] = [
 /// A coded header name packed for a case-insensitive compare in one step (this lookup runs
 /// for every header in both directions).
 ///
-/// `lower` holds the name's bytes, zero-padded to 16; `letters` has 0x20 on each letter.
-/// OR-ing `letters` into a candidate and comparing with `lower` is exactly
-/// `eq_ignore_ascii_case`: at a letter `t`, `b | 0x20 == t` holds only for `b == t` and its
-/// upper case `t - 0x20`; elsewhere the bytes must be equal.
+/// `lower` holds the name's bytes [`fold`]ed into a `u128`; `letters` is folded the same way
+/// from a mask with 0x20 on each letter. OR-ing `letters` into a folded candidate of the
+/// same length and comparing with `lower` is exactly `eq_ignore_ascii_case`: at a letter
+/// `t`, `b | 0x20 == t` holds only for `b == t` and its upper case `t - 0x20`; elsewhere
+/// the bytes must be equal.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Packed {
     lower: u128,
@@ -158,29 +159,55 @@ pub(crate) struct Packed {
 impl Packed {
     const fn new(name: &str) -> Self {
         let b = name.as_bytes();
-        assert!(b.len() <= 16, "coded header names are at most 16 bytes");
-        let mut lower = [0u8; 16];
+        assert!(
+            b.len() >= 4 && b.len() <= 16,
+            "coded header names have 4 to 16 bytes"
+        );
         let mut letters = [0u8; 16];
         let mut i = 0;
         while i < b.len() {
             assert!(!b[i].is_ascii_uppercase(), "tables are lower case");
-            lower[i] = b[i];
             if b[i].is_ascii_lowercase() {
                 letters[i] = 0x20;
             }
             i += 1;
         }
         Self {
-            lower: u128::from_le_bytes(lower),
-            letters: u128::from_le_bytes(letters),
+            lower: fold(b),
+            letters: fold(letters.split_at(b.len()).0),
         }
     }
 
-    /// Whether `word` (a name of the same length, zero-padded to 16 bytes, little endian)
-    /// equals this name ignoring ASCII case.
+    /// Whether `word` (a [`fold`]ed name of the same length) equals this name ignoring
+    /// ASCII case.
     #[inline]
     fn matches(&self, word: u128) -> bool {
         word | self.letters == self.lower
+    }
+}
+
+/// A name of 4 to 16 bytes as one `u128`, without a copy loop: its first and last 8 bytes
+/// (4 for names under 8 bytes), which overlap and together cover every byte.
+#[inline]
+const fn fold(b: &[u8]) -> u128 {
+    let n = b.len();
+    if n >= 8 {
+        let first = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        let last = u64::from_le_bytes([
+            b[n - 8],
+            b[n - 7],
+            b[n - 6],
+            b[n - 5],
+            b[n - 4],
+            b[n - 3],
+            b[n - 2],
+            b[n - 1],
+        ]);
+        first as u128 | (last as u128) << 64
+    } else {
+        let first = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let last = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]);
+        first as u128 | (last as u128) << 32
     }
 }
 
@@ -243,10 +270,8 @@ impl Direction {
             Self::Request => &PACKED_REQUEST_HEADERS,
             Self::Response => &PACKED_RESPONSE_HEADERS,
         };
-        // Every name that gets here is at most 16 bytes: compare all of it at once.
-        let mut word = [0; 16];
-        word[..name.len()].copy_from_slice(name);
-        let word = u128::from_le_bytes(word);
+        // Every name that gets here has 4 to 16 bytes: compare all of it at once.
+        let word = fold(name);
         candidates
             .iter()
             .copied()
