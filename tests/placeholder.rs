@@ -1,1 +1,0 @@
-//! Removed once real integration tests exist.
