@@ -90,12 +90,25 @@ pub struct Tomcat {
     started_in: Duration,
 }
 
-static SHARED: OnceLock<Tomcat> = OnceLock::new();
+static SHARED: OnceLock<Result<Tomcat, String>> = OnceLock::new();
 
 /// The Tomcat shared by every test of this test binary, started on first call
-/// (blocking, ~3 s; panics with the log tail if it does not come up in 60 s).
+/// (blocking, ~2-3 s; panics with the log tail if it does not come up in 60 s).
+/// A failed start is remembered: later calls panic at once with the same
+/// message instead of trying again.
 pub fn tomcat() -> &'static Tomcat {
-    SHARED.get_or_init(Tomcat::start)
+    let shared = SHARED.get_or_init(|| {
+        std::panic::catch_unwind(Tomcat::start).map_err(|e| {
+            e.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "unknown panic".to_owned())
+        })
+    });
+    match shared {
+        Ok(t) => t,
+        Err(msg) => panic!("the shared Tomcat failed to start: {msg}"),
+    }
 }
 
 impl Tomcat {

@@ -90,6 +90,18 @@ pub fn unescape(s: &str) -> String {
 /// `JK_LB_ACTIVATION`, and every `?attr=NAME` of the query, when not null;
 /// certificates print as `x509[COUNT]:SUBJECT`), then `body_len`,
 /// `body_sha256` (hex) and `body_head` (first ≤ 1024 body bytes as Latin-1).
+///
+/// Tomcat facts to keep in mind: `getAttributeNames()` does NOT list the
+/// attributes an AJP proxy sends as `req_attribute` (0x0A), so ask for them by
+/// name with `?attr=NAME` (e.g. `/echo?attr=MYATTR`; or with query attribute
+/// 0x05 `attr=MYATTR`); `AJP_REMOTE_PORT` / `AJP_LOCAL_ADDR` are consumed
+/// (they show as `remote_port` / `local_addr`); the connectors have
+/// `enableLookups="false"`, so `remote_host` is always `remote_addr` (the AJP
+/// remote_host field is not observable); TLS fields show as
+/// `jakarta.servlet.request.cipher_suite`, `...key_size`, `...ssl_session_id`
+/// and `org.apache.tomcat.util.net.secure_protocol_version` (from
+/// `AJP_SSL_PROTOCOL`); a request without Content-Length makes Tomcat ask for a
+/// body with GET_BODY_CHUNK.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Echo {
     /// Every line as (key, unescaped value), in order (for header/cookie/attr

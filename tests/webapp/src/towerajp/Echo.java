@@ -36,6 +36,10 @@ import java.util.Set;
  *   body_head=TEXT       the first (up to) 1024 body bytes, each byte as the
  *                        ISO-8859-1 char, escaped
  * The body is read fully in 64 KiB steps (streaming: 1 GiB uploads are fine).
+ *
+ * Note: Tomcat's getAttributeNames() does not list attributes set by the AJP
+ * connector (req_attribute 0x0A, TLS fields): hence the well-known list and
+ * ?attr=NAME.
  */
 public class Echo extends Base {
     private static final long serialVersionUID = 1L;
