@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,25 +16,6 @@ use support::proc::Supervised;
 use support::tomcat::{Connector, tomcat};
 use support::webapp::Echo;
 
-/// The path of a built example binary.
-pub fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test> → target/<profile>/examples/<name>
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "example {name} is not built at {}: run `cargo build --examples` (cargo test does it)",
-        path.display()
-    );
-    path
-}
-
 #[tokio::test]
 async fn axum_fallback_example_proxies_to_tomcat() {
     let ajp = tomcat().ajp_port(Connector::Plain);
@@ -43,7 +23,7 @@ async fn axum_fallback_example_proxies_to_tomcat() {
     let dir = tempdir("axum-example");
     let _proc = Supervised::spawn(
         "axum_fallback",
-        example("axum_fallback").to_str().unwrap(),
+        support::example("axum_fallback").to_str().unwrap(),
         &[
             "--listen".into(),
             format!("127.0.0.1:{port}"),
@@ -85,7 +65,7 @@ async fn axum_fallback_example_proxies_to_tomcat() {
     assert_eq!(e.req("local_port"), port.to_string());
 }
 
-fn tempdir(name: &str) -> PathBuf {
+fn tempdir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tower-ajp-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir

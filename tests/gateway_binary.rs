@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -14,23 +13,6 @@ use http::Request;
 use http_body_util::{Empty, Full};
 use support::gateway::{bytes, hash_body, pattern_sha256, send};
 use support::proc::Supervised;
-
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "example {name} not built at {}: run `cargo build --examples`",
-        path.display()
-    );
-    path
-}
 
 fn json(body: &[u8]) -> serde_json::Value {
     serde_json::from_slice(body)
@@ -49,7 +31,7 @@ async fn gateway_without_flags_serves_the_demo_over_ajp() {
     let log = dir.join("gateway.log");
     let _gw = Supervised::spawn(
         "gateway",
-        example("gateway").to_str().unwrap(),
+        support::example("gateway").to_str().unwrap(),
         &[],
         &[],
         &dir,
@@ -128,7 +110,7 @@ async fn gateway_without_flags_serves_the_demo_over_ajp() {
 #[test]
 fn startup_errors_are_clear() {
     let run = |args: &[&str]| {
-        let out = Command::new(example("gateway"))
+        let out = Command::new(support::example("gateway"))
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -159,7 +141,7 @@ async fn unreachable_backend_is_a_503_page_at_first_request() {
     std::fs::create_dir_all(&dir).unwrap();
     let _gw = Supervised::spawn(
         "gateway",
-        example("gateway").to_str().unwrap(),
+        support::example("gateway").to_str().unwrap(),
         &[
             "--listen".into(),
             format!("127.0.0.1:{listen}"),

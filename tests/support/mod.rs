@@ -131,3 +131,22 @@ pub fn tail(path: &std::path::Path, n: usize) -> String {
         Err(e) => format!("<cannot read {}: {e}>", path.display()),
     }
 }
+
+/// The path of a built example binary (`cargo test` builds the examples before the
+/// integration tests; when running one test file alone, `cargo build --examples` first).
+pub fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> → target/<profile>/examples/<name>
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "example {name} is not built at {}: run `cargo build --examples` (cargo test does it)",
+        path.display()
+    );
+    path
+}
