@@ -136,6 +136,11 @@ impl FdpassHttpd {
         panic!("httpd did not start:\n{last}");
     }
 
+    /// The pid of the httpd parent, which is also the process group of all its processes.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// stderr and error.log, for failure messages.
     pub fn logs(&self) -> String {
         let read = |p: &str| std::fs::read_to_string(self.root.join(p)).unwrap_or_default();

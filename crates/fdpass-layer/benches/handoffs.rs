@@ -1,18 +1,28 @@
-//! Benchmark: hand-offs per second through fdpass-layer and through Apache httpd
-//! mod_proxy_fdpass, on the same machine, in one run, interleaved, medians reported.
+//! Benchmark: hand-offs per second through fdpass-layer (compatible and extended mode) and
+//! through Apache httpd mod_proxy_fdpass, on the same machine, in one run, interleaved,
+//! medians reported, plus CPU time per hand-off of every process involved.
 //!
 //! Run (needs apache2 with mod_proxy_fdpass, see scripts/install-peers.sh):
-//!   cargo bench -p fdpass-layer --bench handoffs -- [--rounds 5] [--secs 2] [--concurrency 16]
+//!   cargo bench -p fdpass-layer --bench handoffs -- [--rounds 6] [--secs 2] [--concurrency 16]
+//!     [--only compatible|extended|httpd]
 //!
 //! This is a `harness = false` bench binary, not a test: it prints figures and exits.
 //!
-//! Setup: one worker process-side loop (this process) receives both kinds of hand-off and
-//! answers each with a 3-byte close-delimited body. Our sender runs in a child process (this
-//! binary re-executed with `--serve`), an axum-free tower service behind `HandoffLayer` in
-//! compatible mode with the default flusher, so it does exactly what httpd does. httpd runs
-//! with the event MPM on the same loopback. The load generator (this process) opens a new
-//! connection per request: connect, `GET /fdpass/x`, read to EOF. Rounds alternate which
-//! server goes first.
+//! Processes (this binary re-executed in different roles):
+//! * the load generator (this process): `concurrency` tasks, each opening a new connection
+//!   per request: connect, `GET /fdpass/x`, read to EOF, check the body;
+//! * the worker (`--worker DIR`): three `Receiver`s (one per sender under test), answering
+//!   every hand-off, whatever its mode, with the same 3-byte close-delimited body `ok\n`;
+//! * our senders (`--serve SOCK MODE`): one process per mode, a tower service behind
+//!   `HandoffLayer` with the default flusher (httpd's `flush`), served by `fdpass_layer::serve`;
+//! * httpd 2.4 with the event MPM and mod_proxy_fdpass (its whole process group).
+//!
+//! Every round runs each target for `secs`, in an order that cycles through all
+//! permutations. CPU time (user + system, from `/proc/PID/stat`) is sampled around each
+//! target's slice for the server under test, the worker and the load generator, and divided
+//! by the hand-offs completed. The machine's cores are shared by all of them, so hand-offs/s
+//! depends on the client's and worker's cost as much as on the server's; the server's CPU
+//! µs per hand-off is the less noise-sensitive figure.
 
 #[path = "../../../tests/support/fdpass_httpd.rs"]
 mod fdpass_httpd;
@@ -28,20 +38,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use fdpass_httpd::{FdpassHttpd, httpd_worker_uid, is_root, www_data};
-use fdpass_layer::{HandoffLayer, Receiver, Sender};
+use fdpass_layer::{HandoffLayer, Mode, Receiver, Sender};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::Layer;
 
 const REQUEST: &[u8] = b"GET /fdpass/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
-/// Child mode: serve on an ephemeral port, print it, hand `/fdpass/*` to `sock`.
-async fn serve_child(sock: &str) {
+/// `/proc/PID/stat` counts CPU time in USER_HZ ticks, which Linux fixes at 100 per second.
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// Sender mode: serve on an ephemeral port, print it, hand `/fdpass/*` to `sock`.
+async fn serve_child(sock: &str, mode: Mode) {
     let app = tower::service_fn(|_req: http::Request<hyper::body::Incoming>| async {
         Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(
             bytes::Bytes::from_static(b"not handed off\n"),
         )))
     });
-    let svc = HandoffLayer::new(Sender::new(sock))
+    let svc = HandoffLayer::new(Sender::new(sock).mode(mode))
         .when(|req| req.uri.path().starts_with("/fdpass/"))
         .layer(app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -49,21 +62,44 @@ async fn serve_child(sock: &str) {
     let _ = fdpass_layer::serve(listener, svc).await;
 }
 
-fn spawn_worker(receiver: Receiver) {
-    tokio::spawn(async move {
-        loop {
-            if let Ok(handed) = receiver.accept().await {
-                tokio::spawn(async move {
-                    let (mut s, _) = handed.into_parts();
-                    let _ = s.write_all(b"ok\n").await;
-                });
+/// Worker mode: receive on `DIR/ours-compatible.sock`, `DIR/ours-extended.sock` and (for
+/// httpd's workers) `DIR/fdpass.sock`; print `ready`; answer every hand-off with `ok\n`.
+async fn worker_child(dir: &Path) {
+    let answer = |receiver: Receiver| {
+        tokio::spawn(async move {
+            loop {
+                if let Ok(handed) = receiver.accept().await {
+                    tokio::spawn(async move {
+                        let (mut s, _) = handed.into_parts();
+                        let _ = s.write_all(b"ok\n").await;
+                    });
+                }
             }
-        }
-    });
+        })
+    };
+    let mut tasks = vec![
+        answer(Receiver::bind(dir.join("ours-compatible.sock")).unwrap()),
+        answer(Receiver::bind(dir.join("ours-extended.sock")).unwrap()),
+    ];
+    let httpd_sock = dir.join("fdpass.sock");
+    tasks.push(answer(
+        Receiver::builder()
+            .require_uid(httpd_worker_uid())
+            .bind(&httpd_sock)
+            .unwrap(),
+    ));
+    if is_root() {
+        let (u, g) = www_data();
+        std::os::unix::fs::chown(&httpd_sock, Some(u), Some(g)).unwrap();
+    }
+    println!("ready");
+    for t in tasks {
+        let _ = t.await;
+    }
 }
 
-/// Runs the load for `secs` against `addr`; returns completed hand-offs per second.
-async fn load(addr: SocketAddr, secs: f64, concurrency: usize) -> (f64, u64) {
+/// Runs the load for `secs` against `addr`; returns (completed, failed, elapsed seconds).
+async fn load(addr: SocketAddr, secs: f64, concurrency: usize) -> (u64, u64, f64) {
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
@@ -92,11 +128,46 @@ async fn load(addr: SocketAddr, secs: f64, concurrency: usize) -> (f64, u64) {
     for t in tasks {
         let _ = t.await;
     }
-    let n = done.load(Ordering::Relaxed);
     (
-        n as f64 / t0.elapsed().as_secs_f64(),
+        done.load(Ordering::Relaxed),
         failed.load(Ordering::Relaxed),
+        t0.elapsed().as_secs_f64(),
     )
+}
+
+/// `utime + stime` of `pid` (all its threads), in ticks; 0 if it is gone.
+fn cpu_ticks(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // Fields after the `(comm)`: state is the 1st, utime the 12th, stime the 13th.
+    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12)
+}
+
+/// CPU ticks of every live process in process group `pgid`.
+fn group_cpu_ticks(pgid: u32) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let rest = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+        // state, ppid, pgrp
+        if rest.split_whitespace().nth(2).and_then(|v| v.parse().ok()) == Some(pgid) {
+            total += cpu_ticks(pid);
+        }
+    }
+    total
 }
 
 struct KillOnDrop(Child);
@@ -108,51 +179,11 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-#[tokio::main]
-async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--serve") {
-        return serve_child(&args[i + 1]).await;
-    }
-    let opt = |name: &str, default: f64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1)?.parse().ok())
-            .unwrap_or(default)
-    };
-    let rounds = opt("--rounds", 5.0) as usize;
-    let secs = opt("--secs", 2.0);
-    let concurrency = opt("--concurrency", 16.0) as usize;
-
-    let dir = std::env::temp_dir().join(format!("fdpass-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-
-    // Worker sockets: one for our sender (0600, same uid), one for httpd's workers.
-    let ours_sock = dir.join("ours.sock");
-    spawn_worker(Receiver::bind(&ours_sock).unwrap());
-    let httpd_sock = dir.join("fdpass.sock");
-    spawn_worker(
-        Receiver::builder()
-            .require_uid(httpd_worker_uid())
-            .bind(&httpd_sock)
-            .unwrap(),
-    );
-    if is_root() {
-        let (u, g) = www_data();
-        std::os::unix::fs::chown(&httpd_sock, Some(u), Some(g)).unwrap();
-    }
-
+/// Starts this binary with `args` and returns it with the first line it printed.
+fn spawn_self(args: &[&str]) -> (KillOnDrop, String) {
     let mut child = KillOnDrop(
         Command::new(std::env::current_exe().unwrap())
-            .arg("--serve")
-            .arg(&ours_sock)
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
@@ -162,44 +193,191 @@ async fn main() {
         .next()
         .unwrap()
         .unwrap();
-    let ours: SocketAddr = format!("127.0.0.1:{}", line.trim_start_matches("port "))
-        .parse()
-        .unwrap();
-    let httpd = FdpassHttpd::start(Path::new(&dir));
+    (child, line)
+}
 
-    println!(
-        "fdpass hand-offs/s, {rounds} rounds x {secs} s each, {concurrency} concurrent clients, new connection per request"
-    );
-    // Warm-up.
-    load(ours, 0.5, concurrency).await;
-    load(httpd.addr, 0.5, concurrency).await;
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for r in 0..rounds {
-        let order = if r % 2 == 0 {
-            [true, false]
-        } else {
-            [false, true]
-        };
-        for is_ours in order {
-            let addr = if is_ours { ours } else { httpd.addr };
-            let (rate, failed) = load(addr, secs, concurrency).await;
-            println!(
-                "round {r}: {:<28} {rate:>9.0} /s  (failed: {failed})",
-                if is_ours {
-                    "fdpass-layer (compatible)"
-                } else {
-                    "httpd mod_proxy_fdpass"
-                }
-            );
-            if is_ours { a.push(rate) } else { b.push(rate) }
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.len() % 2 == 1 {
+        v[v.len() / 2]
+    } else {
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    }
+}
+
+/// One server under test.
+struct Target {
+    name: &'static str,
+    addr: SocketAddr,
+    /// Pid (sender) or process group (httpd) whose CPU time is the server's.
+    pid: u32,
+    group: bool,
+    rate: Vec<f64>,
+    server_us: Vec<f64>,
+    worker_us: Vec<f64>,
+    client_us: Vec<f64>,
+}
+
+impl Target {
+    fn new(name: &'static str, addr: SocketAddr, pid: u32, group: bool) -> Self {
+        Self {
+            name,
+            addr,
+            pid,
+            group,
+            rate: Vec::new(),
+            server_us: Vec::new(),
+            worker_us: Vec::new(),
+            client_us: Vec::new(),
         }
     }
-    let (ma, mb) = (median(&mut a), median(&mut b));
-    println!(
-        "median: fdpass-layer {ma:.0} /s, httpd mod_proxy_fdpass {mb:.0} /s, ratio {:.2}",
-        ma / mb
-    );
-    drop(httpd);
-    drop(child);
+
+    fn server_ticks(&self) -> u64 {
+        if self.group {
+            group_cpu_ticks(self.pid)
+        } else {
+            cpu_ticks(self.pid)
+        }
+    }
+}
+
+/// The `i`-th permutation of `0..3` (all six, in turn).
+fn order(i: usize) -> [usize; 3] {
+    const P: [[usize; 3]; 6] = [
+        [0, 1, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+        [1, 0, 2],
+        [0, 2, 1],
+    ];
+    P[i % 6]
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve") {
+        let mode = match args[i + 2].as_str() {
+            "extended" => Mode::Extended,
+            _ => Mode::Compatible,
+        };
+        return serve_child(&args[i + 1], mode).await;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--worker") {
+        return worker_child(Path::new(&args[i + 1])).await;
+    }
+    let opt = |name: &str, default: f64| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1)?.parse().ok())
+            .unwrap_or(default)
+    };
+    let rounds = opt("--rounds", 6.0) as usize;
+    let secs = opt("--secs", 2.0);
+    let concurrency = opt("--concurrency", 16.0) as usize;
+    // `--only NAME`: run only the targets whose name contains NAME (for profiling).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
+
+    let dir = std::env::temp_dir().join(format!("fdpass-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let d = dir.to_str().unwrap();
+
+    let (worker, ready) = spawn_self(&["--worker", d]);
+    assert_eq!(ready, "ready");
+    let port = |line: String| -> SocketAddr {
+        format!("127.0.0.1:{}", line.trim_start_matches("port "))
+            .parse()
+            .unwrap()
+    };
+    let compat_sock = format!("{d}/ours-compatible.sock");
+    let ext_sock = format!("{d}/ours-extended.sock");
+    let (compat, line) = spawn_self(&["--serve", &compat_sock, "compatible"]);
+    let compat_addr = port(line);
+    let (ext, line) = spawn_self(&["--serve", &ext_sock, "extended"]);
+    let ext_addr = port(line);
+    let httpd = FdpassHttpd::start(Path::new(&dir));
+
+    let mut targets = [
+        Target::new("fdpass-layer compatible", compat_addr, compat.0.id(), false),
+        Target::new("fdpass-layer extended", ext_addr, ext.0.id(), false),
+        Target::new("httpd mod_proxy_fdpass", httpd.addr, httpd.pid(), true),
+    ];
+    let worker_pid = worker.0.id();
+    let me = std::process::id();
+
+    println!(
+        "fdpass hand-offs/s, {rounds} rounds x {secs} s per target, {concurrency} concurrent \
+         clients, new connection per request; CPU µs per hand-off from /proc (user+sys)"
+    );
+    // Warm-up.
+    for t in &targets {
+        load(t.addr, 0.5, concurrency).await;
+    }
+    for r in 0..rounds {
+        for i in order(r) {
+            let t = &mut targets[i];
+            if only.as_ref().is_some_and(|o| !t.name.contains(o.as_str())) {
+                continue;
+            }
+            let (s0, w0, c0) = (t.server_ticks(), cpu_ticks(worker_pid), cpu_ticks(me));
+            let (done, failed, elapsed) = load(t.addr, secs, concurrency).await;
+            let (s1, w1, c1) = (t.server_ticks(), cpu_ticks(worker_pid), cpu_ticks(me));
+            let per = |a: u64, b: u64| (b - a) as f64 / TICKS_PER_SEC * 1e6 / done.max(1) as f64;
+            let rate = done as f64 / elapsed;
+            let (s, w, c) = (per(s0, s1), per(w0, w1), per(c0, c1));
+            println!(
+                "round {r}: {:<24} {rate:>8.0} /s  server {s:>5.1} µs  worker {w:>5.1} µs  \
+                 client {c:>5.1} µs  (failed: {failed})",
+                t.name
+            );
+            t.rate.push(rate);
+            t.server_us.push(s);
+            t.worker_us.push(w);
+            t.client_us.push(c);
+        }
+    }
+    if only.is_none() {
+        summary(&targets);
+    }
+    drop(httpd);
+    drop((compat, ext, worker));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn summary(targets: &[Target]) {
+    let httpd_rate = median(&targets[2].rate);
+    let httpd_cpu = median(&targets[2].server_us);
+    println!();
+    println!(
+        "{:<24} {:>12} {:>9} {:>16} {:>14} {:>14} {:>14}",
+        "median",
+        "hand-offs/s",
+        "vs httpd",
+        "server µs/h-o",
+        "server vs",
+        "worker µs/h-o",
+        "client µs/h-o"
+    );
+    for t in targets {
+        let (rate, cpu) = (median(&t.rate), median(&t.server_us));
+        println!(
+            "{:<24} {rate:>12.0} {:>8.2}x {cpu:>16.1} {:>13.2}x {:>14.1} {:>14.1}",
+            t.name,
+            rate / httpd_rate,
+            httpd_cpu / cpu,
+            median(&t.worker_us),
+            median(&t.client_us),
+        );
+    }
+    println!(
+        "(\"vs httpd\": hand-offs/s ratio; \"server vs\": httpd's server CPU per hand-off \
+         divided by this one's, >1 means cheaper than httpd)"
+    );
 }
