@@ -129,8 +129,23 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let peer = stream.peer_addr().ok();
-    let local = stream.local_addr().ok();
+    serve_connection_from(stream, None, service).await
+}
+
+/// [`serve_connection`] with the peer address, when the accept loop already knows it.
+pub(crate) async fn serve_connection_from<S, B>(
+    stream: TcpStream,
+    peer: Option<SocketAddr>,
+    service: S,
+) -> Result<ConnectionEnd>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
     let flushed = Arc::new(FlushState::default());
     let io = TokioIo::new(Tracked {
         inner: stream,
@@ -191,7 +206,7 @@ where
     // written nothing for this request.
     let parts = conn.into_parts();
     let mut stream = parts.io.into_inner().inner;
-    let res = finish(job, &mut stream, unix, parts.read_buf, peer, local).await;
+    let res = finish(job, &mut stream, unix, parts.read_buf, peer).await;
     // Close our copy. Never `shutdown()`: that would end the worker's connection too.
     drop(stream);
     res
@@ -203,7 +218,6 @@ async fn finish(
     unix: tokio::net::UnixStream,
     read_buf: Bytes,
     peer: Option<SocketAddr>,
-    local: Option<SocketAddr>,
 ) -> Result<ConnectionEnd> {
     let Job {
         sender,
@@ -231,8 +245,9 @@ async fn finish(
     let written = u32::try_from(head.len()).unwrap_or(u32::MAX);
     let meta = if extended {
         Metadata::new()
-            .with_peer_addr(peer)
-            .with_local_addr(local)
+            // Only extended mode needs the addresses: no getpeername/getsockname otherwise.
+            .with_peer_addr(peer.or_else(|| stream.peer_addr().ok()))
+            .with_local_addr(stream.local_addr().ok())
             .with_head(serialize_head(&request))
             .with_body(body, complete, dechunked)
             .with_read_buf(read_buf)

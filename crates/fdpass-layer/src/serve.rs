@@ -12,9 +12,10 @@ use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tower::Service;
 
-use crate::conn::{ConnectionEnd, serve_connection};
+use crate::conn::{ConnectionEnd, serve_connection_from};
 use crate::error::BoxError;
 
 /// Serves HTTP/1 connections from `listener` with `service`, each in its own task, handing
@@ -49,6 +50,37 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    // The accept loop runs in a task of its own, on a runtime worker, rather than in
+    // whatever awaits this future (often `#[tokio::main]`'s `block_on` on the main thread).
+    // A task spawned from a worker starts in that worker's LIFO slot; one spawned from
+    // outside the workers goes through the injection queue and wakes a parked worker
+    // (a futex wake and a context switch per connection).
+    let mut accept = AbortOnDrop(tokio::spawn(accept_loop(listener, service)));
+    match (&mut accept.0).await {
+        Ok(res) => res,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(io::Error::other(e)),
+    }
+}
+
+/// Aborts the accept loop when [`serve`]'s future is dropped.
+struct AbortOnDrop(JoinHandle<io::Result<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn accept_loop<S, B>(listener: TcpListener, service: S) -> io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -60,7 +92,7 @@ where
         };
         let service = service.clone();
         tokio::spawn(async move {
-            match serve_connection(stream, service).await {
+            match serve_connection_from(stream, Some(peer), service).await {
                 Ok(ConnectionEnd::HandedOff) => tracing::debug!(%peer, "connection handed off"),
                 Ok(_) => {}
                 Err(e) => tracing::debug!(%peer, error = ?e, "connection ended with an error"),
