@@ -380,7 +380,11 @@ where
                     status = StatusCode::INTERNAL_SERVER_ERROR;
                 }
                 let has_body = response_has_body(&self.method, status);
-                let exact = if has_body {
+                // HEAD sends no body but the Content-Length GET would have (RFC 9110
+                // §9.3.2); 204 and 304 get none.
+                let head_len =
+                    self.method == Method::HEAD && response_has_body(&Method::GET, status);
+                let exact = if has_body || head_len {
                     body.size_hint().exact()
                 } else {
                     None

@@ -203,6 +203,38 @@ async fn bodiless_statuses_and_head_send_no_chunks() {
     }
 }
 
+/// HEAD answers carry the Content-Length the container adds to GET for a body of known
+/// size; 204 and 304 carry none.
+#[tokio::test]
+async fn head_gets_the_content_length_of_get() {
+    let (mut p, _conn) = start(&Builder::new());
+    let mut lengths = Vec::new();
+    for (m, uri) in [
+        (http::Method::GET, "/"),
+        (http::Method::HEAD, "/"),
+        (http::Method::HEAD, "/status/404"),
+        (http::Method::HEAD, "/status/204"),
+        (http::Method::GET, "/status/304"),
+    ] {
+        p.send(request(m.clone(), uri, vec![])).await.unwrap();
+        let ContainerMessage::SendHeaders(h) = next(&mut p).await else {
+            panic!("{m} {uri}: SEND_HEADERS first")
+        };
+        lengths.push(h.headers_named("content-length").next().map(|v| v.to_vec()));
+        let (_, body, reuse) = response(&mut p, &mut &b""[..]).await;
+        assert!(reuse, "{m} {uri}");
+        assert_eq!(
+            body.is_empty(),
+            m == http::Method::HEAD || uri == "/status/304"
+        );
+    }
+    assert!(lengths[0].is_some());
+    assert_eq!(lengths[1], lengths[0], "HEAD / as GET /");
+    assert_eq!(lengths[2].as_deref(), Some(&b"11"[..]), "status 404\n");
+    assert_eq!(lengths[3], None);
+    assert_eq!(lengths[4], None);
+}
+
 #[tokio::test]
 async fn download_cut_at_packet_size() {
     let mut b = Builder::new();

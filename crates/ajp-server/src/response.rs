@@ -20,8 +20,9 @@ const HOP_BY_HOP: [&str; 7] = [
 /// Appends SEND_HEADERS for `status` and `headers` to `dst`.
 ///
 /// `exact_len` is the body's exact size when known: it becomes Content-Length if the app
-/// set none and the response has a body. The status message is the canonical reason
-/// phrase (so clients behind httpd see `200 OK`), or the number when there is none.
+/// set none (the caller passes it for bodies, and for HEAD as GET would have it). The
+/// status message is the canonical reason phrase (so clients behind httpd see `200 OK`),
+/// or the number when there is none.
 /// A head that does not fit one packet is replaced by a bare 500 and reported.
 pub(crate) fn encode_head(
     status: StatusCode,
