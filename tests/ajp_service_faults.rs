@@ -152,6 +152,7 @@ async fn serve_fake(stream: tokio::net::TcpStream, conn: usize, log: Log) {
                 p[at] = b'\n';
                 [p, end(true)].concat()
             }
+            "/empty" => [headers(200, &[("content-length", "0")]), end(true)].concat(),
             "/reuse-0" => [
                 headers(200, &[("content-length", "2")]),
                 chunk(b"ok"),
@@ -312,6 +313,12 @@ async fn reuse_flag_and_stray_packets_decide_pooling() {
     assert_eq!(bytes(resp).await, "ok");
     tokio::time::sleep(Duration::from_millis(50)).await;
     next_request_succeeds_on_a_fresh_connection(&svc, addr, &log, "/trailing-after-end").await;
+    // An empty body with Content-Length: 0 (which hyper never polls) keeps it too.
+    let before = conn_of(&log, "/ok");
+    let resp = send(addr, get("/empty")).await;
+    assert_eq!(resp.headers()["content-length"], "0");
+    assert!(bytes(resp).await.is_empty());
+    assert_eq!(conn_of(&log, "/empty"), before);
     // And a clean exchange does keep it.
     let before = conn_of(&log, "/ok");
     let resp = send(addr, get("/ok")).await;

@@ -287,8 +287,9 @@ where
     *response.headers_mut() = head.headers;
     let timeout = shared.config.reply_timeout;
 
-    if response::is_bodiless(prepared.head, head.status) {
-        // No body will be read, so finish the exchange now and free the connection.
+    // No body will be read (hyper does not poll a body it knows is empty), so finish the
+    // exchange now and free the connection.
+    if response::is_bodiless(prepared.head, head.status) || head.content_length == Some(0) {
         let conn = pooled.conn();
         loop {
             timed(
