@@ -503,3 +503,17 @@ async fn stale_connection_replay_only_for_safe_requests() {
     assert_eq!(send(addr, post).await.status(), 502);
     assert_eq!(svc.stats().retries, 1);
 }
+
+#[tokio::test]
+async fn idle_connections_expire_without_traffic() {
+    let (backend, _log) = fake_container().await;
+    let svc = AjpService::builder(Backend::tcp("127.0.0.1", backend.port()))
+        .idle_timeout(Duration::from_millis(300))
+        .build();
+    let addr = spawn_gateway(svc.clone()).await;
+    assert_eq!(bytes(send(addr, get("/ok")).await).await, "ok");
+    assert_eq!(svc.stats().idle, 1);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let s = svc.stats();
+    assert_eq!((s.idle, s.connections_closed), (0, 1), "{s:?}");
+}

@@ -64,6 +64,8 @@ struct PoolInner {
     idle: Mutex<Vec<Conn>>,
     permits: Arc<Semaphore>,
     stats: Arc<Stats>,
+    /// Whether the background task that closes expired idle connections runs.
+    reaper: std::sync::atomic::AtomicBool,
 }
 
 impl Pool {
@@ -82,6 +84,7 @@ impl Pool {
                 config,
                 permits,
                 stats,
+                reaper: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -104,6 +107,9 @@ impl Pool {
     /// With `fresh`, never an idle one (used to retry after a stale connection failed).
     pub(crate) async fn checkout(&self, fresh: bool) -> Result<Pooled, Error> {
         let inner = &self.inner;
+        if !inner.reaper.swap(true, Ordering::Relaxed) {
+            tokio::spawn(reap(Arc::downgrade(inner)));
+        }
         let permit = tokio::time::timeout(
             inner.config.acquire_timeout,
             inner.permits.clone().acquire_owned(),
@@ -174,6 +180,31 @@ impl Pool {
             return Some(conn);
         }
         None
+    }
+}
+
+/// Closes idle connections past their time (or closed by the container) even when no
+/// request comes to notice; ends with the pool.
+async fn reap(pool: Weak<PoolInner>) {
+    let period = match pool.upgrade() {
+        Some(p) => (p.config.idle_timeout / 2).max(std::time::Duration::from_millis(100)),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(pool) = pool.upgrade() else { return };
+        let mut idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let before = idle.len();
+        idle.retain(|c| {
+            c.idle_since.elapsed() <= pool.config.idle_timeout && !c.is_dead_while_idle()
+        });
+        let closed = before - idle.len();
+        if closed > 0 {
+            pool.stats
+                .closed
+                .fetch_add(closed as u64, Ordering::Relaxed);
+            trace!(closed, "closed expired idle connections");
+        }
     }
 }
 
