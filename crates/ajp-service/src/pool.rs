@@ -3,7 +3,8 @@
 //! * A semaphore bounds the connections **in use** (`max_connections`); a request waits
 //!   for a permit at most `acquire_timeout`, then fails with a connect error (503).
 //! * Idle connections wait on a LIFO stack (the most recently used first, so the rest can
-//!   expire), at most `max_idle` of them, each for at most `idle_timeout`.
+//!   expire), at most `max_idle` of them, each for at most `idle_timeout`; a background
+//!   task (started with the first request, ended with the pool) closes expired ones.
 //! * A connection goes back only through [`Pooled::release`] with `reusable = true`,
 //!   which the exchange calls after END_RESPONSE(reuse = 1) with nothing left unread or
 //!   unwritten. Dropping a [`Pooled`] any other way closes it: after any doubt, a
