@@ -6,7 +6,8 @@
 # On a fresh Debian 12 machine (as root) it apt-installs the real peers the integration
 # tests start (Tomcat 10, Apache httpd 2.4 with mod_proxy_ajp/mod_proxy_fdpass, mod_jk,
 # a JDK for the test webapp), installs cargo-deny if missing, then runs: rustfmt check,
-# clippy with warnings denied, the whole test suite, and cargo-deny (bans, licenses,
+# clippy with warnings denied, the whole test suite, rustdoc with warnings denied, and
+# cargo-deny (bans, licenses,
 # sources; advisories need a network this project's CI does not have).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast
+
+step "cargo doc (warnings and broken intra-doc links denied)"
+RUSTDOCFLAGS="-D warnings -D rustdoc::broken_intra_doc_links" cargo doc --workspace --no-deps --locked
 
 step "cargo deny check bans licenses sources"
 cargo deny --locked check bans licenses sources
