@@ -7,8 +7,7 @@
 # tests start (Tomcat 10, Apache httpd 2.4 with mod_proxy_ajp/mod_proxy_fdpass, mod_jk,
 # a JDK for the test webapp), installs cargo-deny if missing, then runs: rustfmt check,
 # clippy with warnings denied, the whole test suite, rustdoc with warnings denied, and
-# cargo-deny (bans, licenses,
-# sources; advisories need a network this project's CI does not have).
+# cargo-deny (bans, licenses, sources; advisories need a network CI does not have).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
