@@ -6,12 +6,15 @@
 //! connection by value, so this module owns the accept loop instead.
 
 use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tower::Service;
 
@@ -55,24 +58,57 @@ where
     // A task spawned from a worker starts in that worker's LIFO slot; one spawned from
     // outside the workers goes through the injection queue and wakes a parked worker
     // (a futex wake and a context switch per connection).
-    let mut accept = AbortOnDrop(tokio::spawn(accept_loop(listener, service)));
-    match (&mut accept.0).await {
+    //
+    // The listener stays owned by this future: dropping it closes the listener at once
+    // (not whenever the aborted task is next scheduled).
+    let listener = Arc::new(Mutex::new(Some(listener)));
+    let mut accept = Accepting {
+        task: tokio::spawn(accept_loop(listener.clone(), service)),
+        listener,
+    };
+    match (&mut accept.task).await {
         Ok(res) => res,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => Err(io::Error::other(e)),
     }
 }
 
-/// Aborts the accept loop when [`serve`]'s future is dropped.
-struct AbortOnDrop(JoinHandle<io::Result<()>>);
+type SharedListener = Arc<Mutex<Option<TcpListener>>>;
 
-impl Drop for AbortOnDrop {
+/// The accept task and its listener; dropping it closes the listener and aborts the task.
+struct Accepting {
+    task: JoinHandle<io::Result<()>>,
+    listener: SharedListener,
+}
+
+impl Drop for Accepting {
     fn drop(&mut self) {
-        self.0.abort();
+        let listener = self
+            .listener
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        drop(listener);
+        self.task.abort();
     }
 }
 
-async fn accept_loop<S, B>(listener: TcpListener, service: S) -> io::Result<()>
+/// Accepts from the shared listener; `None` once [`serve`]'s future dropped it.
+async fn accept(listener: &SharedListener) -> Option<io::Result<(TcpStream, SocketAddr)>> {
+    std::future::poll_fn(|cx| {
+        // Held only for one poll, never across an await.
+        let guard = listener
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match guard.as_ref() {
+            Some(l) => l.poll_accept(cx).map(Some),
+            None => Poll::Ready(None),
+        }
+    })
+    .await
+}
+
+async fn accept_loop<S, B>(listener: SharedListener, service: S) -> io::Result<()>
 where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -82,13 +118,14 @@ where
     B::Error: Into<BoxError>,
 {
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
+        let (stream, peer) = match accept(&listener).await {
+            Some(Ok(accepted)) => accepted,
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+            None => return Ok(()),
         };
         let service = service.clone();
         tokio::spawn(async move {
