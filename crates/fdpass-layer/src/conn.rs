@@ -215,7 +215,7 @@ where
 async fn finish(
     job: Job,
     stream: &mut TcpStream,
-    unix: tokio::net::UnixStream,
+    unix: std::os::unix::net::UnixStream,
     read_buf: Bytes,
     peer: Option<SocketAddr>,
 ) -> Result<ConnectionEnd> {

@@ -16,7 +16,10 @@ use std::mem::size_of;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::libc;
-use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr,
+    connect, recvmsg, sendmsg, socket,
+};
 use tokio::io::Interest;
 use tokio::net::UnixStream;
 
@@ -47,21 +50,42 @@ pub(crate) async fn send_fd(
     data: &[u8],
     fd: BorrowedFd<'_>,
 ) -> io::Result<usize> {
-    let fds = [fd.as_raw_fd()];
     stream
         .async_io(Interest::WRITABLE, || {
-            let iov = [IoSlice::new(data)];
-            let cmsg = [ControlMessage::ScmRights(&fds)];
-            sendmsg::<()>(
-                stream.as_raw_fd(),
-                &iov,
-                &cmsg,
-                MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
-                None,
-            )
-            .map_err(io::Error::from)
+            send_fd_now(stream.as_raw_fd(), data, fd)
         })
         .await
+}
+
+/// One non-blocking `sendmsg` of `data` with `fd` attached, on any unix stream socket
+/// (registered with the reactor or not). `WouldBlock` means nothing was sent.
+pub(crate) fn send_fd_now(sock: RawFd, data: &[u8], fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let fds = [fd.as_raw_fd()];
+    let iov = [IoSlice::new(data)];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(
+        sock,
+        &iov,
+        &cmsg,
+        MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+        None,
+    )
+    .map_err(io::Error::from)
+}
+
+/// Connects a non-blocking, close-on-exec unix stream socket to `addr`, without registering
+/// it with the reactor (a hand-off usually needs only one `sendmsg` on it, which a fresh
+/// socket's buffer always takes). An `AF_UNIX` connect completes at once or fails; a full
+/// listen backlog gives `WouldBlock`.
+pub(crate) fn connect_now(addr: &UnixAddr) -> io::Result<std::os::unix::net::UnixStream> {
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    connect(fd.as_raw_fd(), addr)?;
+    Ok(std::os::unix::net::UnixStream::from(fd))
 }
 
 /// Receives once into `buf`, collecting any fds that come with the data.

@@ -1,11 +1,13 @@
 //! The sending side: connect to the worker socket and pass it a connection.
 
 use std::fmt;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use nix::sys::socket::UnixAddr;
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 
@@ -32,7 +34,7 @@ pub enum Mode {
 /// Where and how to hand connections off. Cheap to clone.
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// use fdpass_layer::{Mode, NoFlush, Sender};
 ///
 /// let sender = Sender::new("/run/worker.sock")
@@ -49,6 +51,8 @@ pub struct Sender {
 #[derive(Clone, Debug)]
 struct Config {
     path: PathBuf,
+    /// `path` as a socket address, converted once (`None`: too long for `sun_path`).
+    addr: Option<UnixAddr>,
     mode: Mode,
     flusher: SharedFlusher,
     connect_timeout: Duration,
@@ -63,6 +67,7 @@ impl Sender {
         Self {
             inner: Arc::new(Config {
                 path: path.as_ref().to_owned(),
+                addr: UnixAddr::new(path.as_ref()).ok(),
                 mode: Mode::Compatible,
                 flusher: SharedFlusher(Arc::new(StandardFlush)),
                 connect_timeout: Duration::from_secs(1),
@@ -129,16 +134,33 @@ impl Sender {
     }
 
     /// Connects to the worker socket (first step of a hand-off, as in httpd).
-    pub(crate) async fn connect(&self) -> Result<UnixStream> {
-        match tokio::time::timeout(
-            self.inner.connect_timeout,
-            UnixStream::connect(&self.inner.path),
-        )
-        .await
-        {
-            Ok(Ok(s)) => Ok(s),
-            Ok(Err(e)) => Err(Error::new_connect(e)),
-            Err(_) => Err(Error::new(Kind::Connect).with("connect timed out")),
+    ///
+    /// The socket is not registered with the reactor: a unix `connect` completes at once,
+    /// and the hand-off's one `sendmsg` nearly always goes straight into a fresh socket's
+    /// buffer, so registering (two `epoll_ctl`s) and waiting for a writable event (a trip
+    /// through the scheduler) would be pure overhead. A full listen backlog is retried
+    /// until the connect timeout.
+    pub(crate) async fn connect(&self) -> Result<StdUnixStream> {
+        let Some(addr) = &self.inner.addr else {
+            return Err(Error::new_connect(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "worker socket path too long",
+            )));
+        };
+        let mut deadline = None;
+        loop {
+            match scm::connect_now(addr) {
+                Ok(s) => return Ok(s),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let deadline = *deadline
+                        .get_or_insert_with(|| Instant::now() + self.inner.connect_timeout);
+                    if Instant::now() >= deadline {
+                        return Err(Error::new(Kind::Connect).with("connect timed out"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(e) => return Err(Error::new_connect(e)),
+            }
         }
     }
 
@@ -155,7 +177,7 @@ impl Sender {
 
     pub(crate) async fn send_on(
         &self,
-        mut unix: UnixStream,
+        unix: StdUnixStream,
         fd: impl AsFd,
         meta: &Metadata,
     ) -> Result<()> {
@@ -163,10 +185,23 @@ impl Sender {
             Mode::Compatible => bytes::Bytes::from_static(b"\0"),
             Mode::Extended => meta.encode()?,
         };
+        // Fast path: one `sendmsg` on the unregistered socket. Dropping `unix` closes it:
+        // the worker sees EOF after the frame, like httpd.
+        let sent = match scm::send_fd_now(unix.as_raw_fd(), &frame, fd.as_fd()) {
+            Ok(n) if n == frame.len() => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(Error::new_send(e)),
+        };
+        // Slow path (the worker's queue is full, or a large frame): wait with the reactor.
         let send = async {
-            let n = scm::send_fd(&unix, &frame, fd.as_fd()).await?;
+            let mut unix = UnixStream::from_std(unix)?;
+            let n = if sent == 0 {
+                scm::send_fd(&unix, &frame, fd.as_fd()).await?
+            } else {
+                sent
+            };
             unix.write_all(&frame[n..]).await?;
-            // Dropping `unix` closes it: the worker sees EOF after the frame, like httpd.
             Ok::<_, std::io::Error>(())
         };
         match tokio::time::timeout(self.inner.send_timeout, send).await {
