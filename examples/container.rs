@@ -3,7 +3,12 @@
 //!
 //! ```text
 //! cargo run --example container -- [--listen 127.0.0.1:8009 | --listen unix:/path] [--secret S] [--packet-size N]
+//!                                    [--http-listen 127.0.0.1:8081]
 //! ```
+//!
+//! `--http-listen ADDR` also serves the SAME app over plain HTTP/1.1 with hyper (keep-alive,
+//! TCP_NODELAY): the benchmark harness (`bench/run.sh`) uses it as the ceiling, the backend
+//! reached directly without any proxy in between.
 //!
 //! httpd:   `ProxyPass "/" "ajp://127.0.0.1:8009/" secret=S`
 //! mod_jk:  `worker.demo.type=ajp13`, `worker.demo.port=8009`, `worker.demo.secret=S`
@@ -18,6 +23,7 @@ use tokio::net::{TcpListener, UnixListener};
 
 struct Args {
     listen: String,
+    http_listen: Option<String>,
     secret: Option<String>,
     packet_size: PacketSize,
 }
@@ -25,6 +31,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         listen: "127.0.0.1:8009".to_owned(),
+        http_listen: None,
         secret: None,
         packet_size: PacketSize::DEFAULT,
     };
@@ -33,6 +40,7 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--listen" => args.listen = value()?,
+            "--http-listen" => args.http_listen = Some(value()?),
             "--secret" => args.secret = Some(value()?),
             "--packet-size" => {
                 let n: usize = value()?
@@ -42,7 +50,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: container [--listen ADDR|unix:PATH] [--secret S] [--packet-size N]"
+                    "usage: container [--listen ADDR|unix:PATH] [--secret S] [--packet-size N] [--http-listen ADDR]"
                         .to_owned(),
                 );
             }
@@ -90,6 +98,18 @@ async fn main() -> ExitCode {
             }
         }
     };
+    if let Some(addr) = &args.http_listen {
+        match TcpListener::bind(addr).await {
+            Ok(l) => {
+                tokio::spawn(serve_http(l));
+                println!("demo app over HTTP/1.1 on {addr}");
+            }
+            Err(e) => {
+                eprintln!("cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     // The line tests and scripts wait for.
     println!("ajp-server demo listening on {}", args.listen);
     tracing::info!(
@@ -116,5 +136,26 @@ async fn main() -> ExitCode {
             eprintln!("accept failed: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Serves the demo app over plain HTTP/1.1 (hyper), until the process exits.
+async fn serve_http(listener: TcpListener) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "HTTP accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(ajp_server::demo::app());
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
     }
 }

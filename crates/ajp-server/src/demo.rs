@@ -4,6 +4,7 @@
 //! | Path | Answer |
 //! |---|---|
 //! | `/` | a short HTML page saying what is running |
+//! | `/hello` | `Hello, AJP!\n` (12 bytes, `text/plain`): the fixed small response of the benchmarks, as the test webapp's `/hello` on Tomcat |
 //! | `/echo` (any method) | JSON: `method`, `uri`, `query`, `headers` (ordered `[name, value]` pairs, repeats kept), `body_len`, `body_sha256`, `remote_addr`, `remote_port`, `is_ssl`, `server_name`, `server_port`, `attributes` (name → value), `via` |
 //! | `/download?bytes=N` | N bytes, byte i = `b'a' + i % 26`, with Content-Length, streamed in 64 KiB frames (never N bytes in memory) |
 //! | `/status/N` | status N (200..=599) with a one-line text body |
@@ -100,6 +101,9 @@ where
     let path = req.uri().path();
     if path == "/" {
         return html(INDEX);
+    }
+    if path == "/hello" {
+        return hello();
     }
     if path == "/echo" {
         return echo(req, via).await;
@@ -217,6 +221,16 @@ fn html(page: &'static str) -> Response<DemoBody> {
         CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    res
+}
+
+/// The body of `/hello`.
+const HELLO: &str = "Hello, AJP!\n";
+
+fn hello() -> Response<DemoBody> {
+    let mut res = Response::new(DemoBody::full(Bytes::from_static(HELLO.as_bytes())));
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     res
 }
 
@@ -368,6 +382,18 @@ mod tests {
         assert_eq!(v["headers"], json!([["x-a", "1"], ["x-a", "2"]]));
         assert_eq!(v["via"], "ajp13");
         assert_eq!(v["remote_addr"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn hello_is_twelve_fixed_bytes() {
+        let res = app()
+            .call(Request::get("/hello").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()[CONTENT_TYPE], "text/plain");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"Hello, AJP!\n");
     }
 
     #[tokio::test]
