@@ -6,13 +6,19 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
+
+use bytes::{Buf, BytesMut};
 use nix::sys::socket::{
     AddressFamily, Backlog, SockFlag, SockType, SockaddrLike, SockaddrStorage, UnixAddr, bind,
     getsockname, getsockopt, listen, socket, sockopt,
 };
-use tokio::io::AsyncReadExt;
-use tokio::net::{TcpStream, UnixListener, UnixStream};
+use tokio::io::unix::AsyncFd;
+use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::error::{Error, Kind, Result};
 use crate::meta::{DEFAULT_MAX_FRAME_LEN, HEADER_LEN, MAGIC, Metadata};
@@ -21,10 +27,13 @@ use crate::scm;
 /// Accepts connections handed off by our [`Sender`](crate::Sender) (either mode) or by
 /// Apache httpd's mod_proxy_fdpass.
 ///
-/// Each hand-off is one unix connection carrying one fd, so [`accept`](Self::accept) reads
-/// one hand-off completely (bounded by a timeout and a frame-size limit) before returning.
-/// An `Err` from `accept` concerns that one hand-off (its fds are closed); keep calling
-/// `accept`. The socket file is removed when the `Receiver` is dropped.
+/// A compatible hand-off is one unix connection carrying one fd; an extended sender may send
+/// any number of frames on one persistent connection. Background tasks (spawned by
+/// [`bind`](ReceiverBuilder::bind)) read every connection, each hand-off completely
+/// (bounded by a timeout and a frame-size limit), and queue it for
+/// [`accept`](Self::accept). An `Err` from `accept` concerns one hand-off or one
+/// connection (its fds are closed); keep calling `accept`. Dropping the `Receiver` closes
+/// the listening socket at once and removes the socket file.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), fdpass_layer::Error> {
@@ -41,7 +50,9 @@ use crate::scm;
 /// # }
 /// ```
 pub struct Receiver {
-    listener: UnixListener,
+    handed: tokio::sync::Mutex<mpsc::Receiver<Result<Handed>>>,
+    listener: SharedListener,
+    accept_task: JoinHandle<()>,
     path: PathBuf,
     require_uid: Option<u32>,
     max_frame_len: u32,
@@ -90,7 +101,8 @@ impl ReceiverBuilder {
         self
     }
 
-    /// Bounds reading one hand-off after its unix connection was accepted. Default: 5 s.
+    /// Bounds waiting for the first hand-off of an accepted unix connection, and reading any
+    /// started hand-off. Default: 5 s.
     pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
         self.timeout = timeout;
         self
@@ -130,8 +142,18 @@ impl ReceiverBuilder {
             return Err(bind_err(e));
         }
         let listener =
-            UnixListener::from_std(std::os::unix::net::UnixListener::from(fd)).map_err(bind_err)?;
+            scm::register_listener(std::os::unix::net::UnixListener::from(fd)).map_err(bind_err)?;
+        let (tx, rx) = mpsc::channel(256);
+        let shared = Shared {
+            tx,
+            require_uid: self.require_uid,
+            max_frame_len: self.max_frame_len,
+            timeout: self.timeout,
+        };
+        let listener = Arc::new(Mutex::new(Some(listener)));
         Ok(Receiver {
+            handed: tokio::sync::Mutex::new(rx),
+            accept_task: tokio::spawn(accept_loop(listener.clone(), shared)),
             listener,
             path: path.to_owned(),
             require_uid: self.require_uid,
@@ -157,16 +179,126 @@ impl Receiver {
         &self.path
     }
 
-    /// Accepts the next hand-off.
+    /// Accepts the next hand-off, from any unix connection.
     ///
     /// Errors: [`Error::is_recv`] (socket trouble), [`Error::is_peer_cred`],
     /// [`Error::is_truncated`], [`Error::is_protocol`], [`Error::is_too_large`],
     /// [`Error::is_not_tcp`], [`Error::is_timeout`]. In every case the fds that came are
     /// closed.
     pub async fn accept(&self) -> Result<Handed> {
-        let (unix, _) = self.listener.accept().await.map_err(Error::new_recv)?;
-        if let Some(uid) = self.require_uid {
-            let cred = unix.peer_cred().map_err(Error::new_recv)?;
+        match self.handed.lock().await.recv().await {
+            Some(res) => res,
+            None => Err(Error::new_recv("the receiver's accept task ended")),
+        }
+    }
+}
+
+/// What the background tasks of a [`Receiver`] share.
+#[derive(Clone)]
+struct Shared {
+    tx: mpsc::Sender<Result<Handed>>,
+    require_uid: Option<u32>,
+    max_frame_len: u32,
+    timeout: Duration,
+}
+
+/// Accepts unix connections. A connection whose first bytes are already there when it is
+/// accepted and hold one compatible hand-off (httpd's, or ours in compatible mode) is
+/// finished right here with one `recvmsg`, without registering it with the reactor or
+/// spawning; anything else gets a task of its own.
+async fn accept_loop(listener: SharedListener, shared: Shared) {
+    loop {
+        let fd = match accept(&listener).await {
+            None => return,
+            Some(Ok(fd)) => fd,
+            Some(Err(e)) => {
+                if shared.tx.send(Err(Error::new_recv(e))).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let mut conn = Conn::new(shared.clone());
+        if let Err(e) = conn.check_peer(&fd) {
+            let _ = shared.tx.send(Err(e)).await;
+            continue;
+        }
+        match conn.read_now(&fd) {
+            Ok(true) => {}
+            Ok(false) => match conn.deliver().await {
+                Step::Done => continue,
+                Step::More => {}
+            },
+            Err(e) => {
+                let _ = shared.tx.send(Err(e)).await;
+                continue;
+            }
+        }
+        tokio::spawn(conn.run(fd));
+    }
+}
+
+/// The listener, shared by the [`Receiver`] (which closes it on drop, at once) and its
+/// accept task.
+type SharedListener = Arc<Mutex<Option<AsyncFd<std::os::unix::net::UnixListener>>>>;
+
+/// Accepts one connection; `None` once the [`Receiver`] closed the listener.
+async fn accept(listener: &SharedListener) -> Option<std::io::Result<OwnedFd>> {
+    std::future::poll_fn(|cx| {
+        // Held for one poll only, never across an await.
+        let guard = listener.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(l) = guard.as_ref() else {
+            return Poll::Ready(None);
+        };
+        loop {
+            let mut ready = match l.poll_read_ready(cx) {
+                Poll::Ready(Ok(ready)) => ready,
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Poll::Pending => return Poll::Pending,
+            };
+            match ready.try_io(|l| scm::accept_now(l.as_raw_fd())) {
+                Ok(res) => return Poll::Ready(Some(res)),
+                Err(_would_block) => continue,
+            }
+        }
+    })
+    .await
+}
+
+/// Reading state of one unix connection: bytes of a started item and fds not yet paired
+/// with an item, in arrival order.
+struct Conn {
+    shared: Shared,
+    buf: BytesMut,
+    fds: VecDeque<OwnedFd>,
+    /// Items delivered so far.
+    items: usize,
+    /// EOF was seen.
+    eof: bool,
+}
+
+enum Step {
+    /// The connection is finished (EOF, a compatible hand-off, or a fatal error).
+    Done,
+    /// Read more.
+    More,
+}
+
+impl Conn {
+    fn new(shared: Shared) -> Self {
+        Self {
+            shared,
+            buf: BytesMut::new(),
+            fds: VecDeque::new(),
+            items: 0,
+            eof: false,
+        }
+    }
+
+    fn check_peer(&self, fd: &OwnedFd) -> Result<()> {
+        if let Some(uid) = self.shared.require_uid {
+            let cred = getsockopt(fd, sockopt::PeerCredentials).map_err(Error::new_recv)?;
             if cred.uid() != uid {
                 return Err(Error::new(Kind::PeerCred).with(format!(
                     "sender uid {} is not the required {uid}",
@@ -174,69 +306,172 @@ impl Receiver {
                 )));
             }
         }
-        tokio::time::timeout(self.timeout, self.read_handoff(unix))
-            .await
-            .map_err(|_| Error::new_timeout("reading a hand-off"))?
+        Ok(())
     }
 
-    async fn read_handoff(&self, mut unix: UnixStream) -> Result<Handed> {
-        let mut buf = vec![0u8; 4096];
-        let got = scm::recv_fds(&unix, &mut buf)
-            .await
-            .map_err(Error::new_recv)?;
+    /// One `recvmsg` into the state. `Ok(true)`: nothing there yet (would block).
+    fn read_now(&mut self, fd: &OwnedFd) -> Result<bool> {
+        let mut chunk = [0u8; 4096];
+        match scm::recv_fds_now(fd.as_raw_fd(), &mut chunk) {
+            Ok(got) => self.take(got, &chunk).map(|()| false),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(true),
+            Err(e) => Err(Error::new_recv(e)),
+        }
+    }
+
+    /// Adds what one `recvmsg` brought. Fatal errors close every fd that came.
+    fn take(&mut self, got: scm::Received, chunk: &[u8]) -> Result<()> {
         if got.truncated {
             // `got` (and every fd in it) is dropped, i.e. closed, here.
             return Err(Error::new(Kind::Truncated));
         }
-        let mut fds = got.fds;
-        if fds.len() > 1 {
+        if got.fds.len() > 1 {
+            // Every item carries exactly one fd, and the kernel ends a `recvmsg` after the
+            // first message that carried fds.
             return Err(Error::new_protocol("more than one fd in a hand-off"));
         }
-        let Some(fd) = fds.pop() else {
-            return Err(Error::new_protocol("hand-off without an fd"));
-        };
-        let data = &buf[..got.bytes];
-        let meta = match data.first() {
-            // mod_proxy_fdpass (and our compatible mode): one '\0' byte, nothing else.
-            Some(0) => None,
-            Some(_) if data.len() < 4 && MAGIC.starts_with(data) || data.starts_with(&MAGIC) => {
-                Some(self.read_frame(&mut unix, data).await?)
+        if got.bytes == 0 {
+            self.eof = true;
+        }
+        self.fds.extend(got.fds);
+        self.buf.extend_from_slice(&chunk[..got.bytes]);
+        Ok(())
+    }
+
+    /// Delivers every complete item in the buffer; at EOF, checks nothing is left over.
+    async fn deliver(&mut self) -> Step {
+        loop {
+            match self.next_item() {
+                Ok(Some((meta, compatible))) => {
+                    let res = match self.fds.pop_front() {
+                        Some(fd) => {
+                            meta.and_then(|meta| into_tcp(fd).map(|stream| Handed { stream, meta }))
+                        }
+                        None => {
+                            let e = Error::new_protocol("hand-off without an fd");
+                            let _ = self.shared.tx.send(Err(e)).await;
+                            return Step::Done;
+                        }
+                    };
+                    self.items += 1;
+                    if self.shared.tx.send(res).await.is_err() {
+                        return Step::Done;
+                    }
+                    if compatible {
+                        // One compatible hand-off per connection (httpd's contract).
+                        return Step::Done;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = self.shared.tx.send(Err(e)).await;
+                    return Step::Done;
+                }
             }
-            Some(_) => return Err(Error::new_protocol("unknown hand-off data")),
-            None => return Err(Error::new_protocol("hand-off without data")),
+        }
+        if !self.eof {
+            return Step::More;
+        }
+        let leftover = if !self.buf.is_empty() {
+            Some("hand-off closed inside the metadata frame")
+        } else if !self.fds.is_empty() {
+            Some("fd without a hand-off")
+        } else if self.items == 0 {
+            Some("hand-off without data")
+        } else {
+            None
         };
-        let stream = into_tcp(fd)?;
-        Ok(Handed { stream, meta })
+        if let Some(what) = leftover {
+            let _ = self.shared.tx.send(Err(Error::new_protocol(what))).await;
+        }
+        Step::Done
     }
 
-    async fn read_frame(&self, unix: &mut UnixStream, first: &[u8]) -> Result<Metadata> {
-        let mut frame = BytesMut::from(first);
-        read_at_least(unix, &mut frame, HEADER_LEN).await?;
-        let hdr: [u8; HEADER_LEN] = frame[..HEADER_LEN]
-            .try_into()
-            .map_err(|_| Error::new_protocol("truncated metadata frame header"))?;
-        let (flags, len) = Metadata::decode_header(&hdr, self.max_frame_len)?;
-        let total = HEADER_LEN + len as usize;
-        read_at_least(unix, &mut frame, total).await?;
-        if frame.len() > total {
-            return Err(Error::new_protocol("bytes after the metadata frame"));
+    /// The next complete item in the buffer: `(metadata, is_compatible)`. `Ok(None)`: not
+    /// complete yet. `Err`: the stream cannot be followed any further.
+    fn next_item(&mut self) -> Result<Option<(Result<Option<Metadata>>, bool)>> {
+        let Some(&first) = self.buf.first() else {
+            return Ok(None);
+        };
+        match first {
+            // mod_proxy_fdpass (and our compatible mode): one '\0' byte.
+            0 => {
+                self.buf.advance(1);
+                Ok(Some((Ok(None), true)))
+            }
+            b'F' => {
+                if self.buf.len() < HEADER_LEN {
+                    let n = self.buf.len().min(MAGIC.len());
+                    return if self.buf[..n] == MAGIC[..n] {
+                        Ok(None)
+                    } else {
+                        Err(Error::new_protocol("unknown hand-off data"))
+                    };
+                }
+                let hdr: [u8; HEADER_LEN] = self.buf[..HEADER_LEN]
+                    .try_into()
+                    .map_err(|_| Error::new_protocol("truncated metadata frame header"))?;
+                let (flags, len) = Metadata::decode_header(&hdr, self.shared.max_frame_len)?;
+                let total = HEADER_LEN + len as usize;
+                if self.buf.len() < total {
+                    self.buf.reserve(total - self.buf.len());
+                    return Ok(None);
+                }
+                let payload = self.buf.split_to(total).freeze().slice(HEADER_LEN..);
+                // A payload that does not decode fails this one hand-off (its fd is closed);
+                // the frame's length was sound, so the stream stays in step.
+                Ok(Some((
+                    Metadata::decode_payload(flags, payload).map(Some),
+                    false,
+                )))
+            }
+            _ => Err(Error::new_protocol("unknown hand-off data")),
         }
-        let payload: Bytes = frame.freeze().slice(HEADER_LEN..);
-        Metadata::decode_payload(flags, payload)
     }
-}
 
-async fn read_at_least(unix: &mut UnixStream, buf: &mut BytesMut, want: usize) -> Result<()> {
-    while buf.len() < want {
-        buf.reserve(want - buf.len());
-        let n = unix.read_buf(buf).await.map_err(Error::new_recv)?;
-        if n == 0 {
-            return Err(Error::new_protocol(
-                "hand-off closed inside the metadata frame",
-            ));
+    /// Reads hand-offs until EOF, a compatible hand-off, or a fatal error. The first item
+    /// must arrive, and every started item must complete, within the timeout; between
+    /// items an extended sender's connection may stay idle (it is persistent).
+    async fn run(mut self, fd: OwnedFd) {
+        let unix = match UnixStream::from_std(std::os::unix::net::UnixStream::from(fd)) {
+            Ok(u) => u,
+            Err(e) => {
+                let _ = self.shared.tx.send(Err(Error::new_recv(e))).await;
+                return;
+            }
+        };
+        let mut chunk = vec![0u8; 4096];
+        loop {
+            let idle = self.buf.is_empty() && self.items > 0;
+            let read = scm::recv_fds(&unix, &mut chunk);
+            let got = if idle {
+                tokio::select! {
+                    got = read => got,
+                    // The `Receiver` is gone: nobody will take further hand-offs.
+                    () = self.shared.tx.closed() => return,
+                }
+            } else {
+                match tokio::time::timeout(self.shared.timeout, read).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        let e = Error::new_timeout("reading a hand-off");
+                        let _ = self.shared.tx.send(Err(e)).await;
+                        return;
+                    }
+                }
+            };
+            let taken = got
+                .map_err(Error::new_recv)
+                .and_then(|got| self.take(got, &chunk));
+            if let Err(e) = taken {
+                let _ = self.shared.tx.send(Err(e)).await;
+                return;
+            }
+            if let Step::Done = self.deliver().await {
+                return;
+            }
         }
     }
-    Ok(())
 }
 
 /// Checks that `fd` is a TCP stream socket and registers it with tokio.
@@ -262,6 +497,15 @@ fn into_tcp(fd: OwnedFd) -> Result<TcpStream> {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
+        // Stops accepting; connections already accepted finish their current hand-offs
+        // (or end when the receiving side of their channel is gone).
+        let listener = self
+            .listener
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(listener);
+        self.accept_task.abort();
         let _ = std::fs::remove_file(&self.path);
     }
 }

@@ -18,9 +18,10 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use nix::libc;
 use nix::sys::socket::{
     AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr,
-    connect, recvmsg, sendmsg, socket,
+    accept4, connect, recvmsg, sendmsg, socket,
 };
 use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::net::UnixStream;
 
 /// What one `recvmsg` brought.
@@ -42,6 +43,9 @@ pub(crate) struct Received {
 fn cmsg_buffer() -> Vec<u8> {
     nix::cmsg_space!([RawFd; 1])
 }
+
+/// `cmsg_buffer().len()`, for a buffer on the stack.
+const CMSG_BUF_LEN: usize = cmsg_align(size_of::<libc::cmsghdr>()) + cmsg_align(size_of::<RawFd>());
 
 /// Sends `data` with `fd` attached (one `SCM_RIGHTS` control message, one fd) in a single
 /// `sendmsg`. Returns how many data bytes went out; the fd rides on the first one.
@@ -96,6 +100,31 @@ pub(crate) async fn recv_fds(stream: &UnixStream, buf: &mut [u8]) -> io::Result<
             recv_now(stream.as_raw_fd(), buf, &mut cmsg)
         })
         .await
+}
+
+/// One non-blocking `recvmsg` on any unix stream socket (registered or not).
+pub(crate) fn recv_fds_now(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
+    let mut cmsg = [0u8; CMSG_BUF_LEN];
+    recv_now(fd, buf, &mut cmsg)
+}
+
+/// `accept4` of a non-blocking, close-on-exec connection, not registered with the reactor.
+pub(crate) fn accept_now(listener: RawFd) -> io::Result<OwnedFd> {
+    let fd = accept4(listener, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC)?;
+    // SAFETY: `accept4` just returned this new descriptor; nothing else refers to it, so
+    // it is ours to own, exactly once.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Registers a listening unix socket with the reactor, so connections can be accepted with
+/// [`accept_now`] without tokio registering each of them.
+pub(crate) fn register_listener(
+    listener: std::os::unix::net::UnixListener,
+) -> io::Result<AsyncFd<std::os::unix::net::UnixListener>> {
+    // SAFETY: the `UnixListener` owns its descriptor and is moved into the `AsyncFd`, so the
+    // descriptor stays open, refers to the same socket, and `as_raw_fd` returns the same
+    // number for as long as the `AsyncFd` holds it.
+    unsafe { AsyncFd::register(listener) }.map_err(io::Error::from)
 }
 
 fn recv_now(fd: RawFd, buf: &mut [u8], cmsg: &mut [u8]) -> io::Result<Received> {
@@ -178,6 +207,11 @@ mod tests {
     fn is_cloexec(fd: &OwnedFd) -> bool {
         let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).unwrap();
         nix::fcntl::FdFlag::from_bits_truncate(flags).contains(nix::fcntl::FdFlag::FD_CLOEXEC)
+    }
+
+    #[test]
+    fn stack_cmsg_buffer_is_cmsg_space() {
+        assert_eq!(CMSG_BUF_LEN, cmsg_buffer().len());
     }
 
     #[tokio::test]
