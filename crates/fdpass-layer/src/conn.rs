@@ -215,7 +215,7 @@ where
 async fn finish(
     job: Job,
     stream: &mut TcpStream,
-    unix: std::os::unix::net::UnixStream,
+    unix: crate::sender::Link,
     read_buf: Bytes,
     peer: Option<SocketAddr>,
 ) -> Result<ConnectionEnd> {

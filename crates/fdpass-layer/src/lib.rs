@@ -90,9 +90,15 @@
 //!
 //! # The extended wire format
 //!
-//! One unix stream connection per hand-off. The sender writes one frame and closes; the fd
-//! travels as one `SOL_SOCKET`/`SCM_RIGHTS` control message holding exactly one `int`,
-//! attached to the frame's first byte. All integers are big-endian.
+//! Frames travel on `AF_UNIX` stream connections, back to back. By default the sender keeps
+//! one persistent connection and sends every hand-off on it
+//! ([`Sender::reuse_connection`]); with reuse off it opens one connection per frame and
+//! closes it after. Each frame's fd travels as one `SOL_SOCKET`/`SCM_RIGHTS` control
+//! message holding exactly one `int`, attached to the frame's first byte (the `sendmsg`
+//! that starts a frame carries its fd; the kernel ends a `recvmsg` after a message that
+//! carried fds, so a reader pairs fds with frames in order). A connection may stay idle
+//! between frames; a started frame must complete within the receiver's timeout. All
+//! integers are big-endian.
 //!
 //! | offset | size | field |
 //! |---|---|---|
@@ -116,7 +122,10 @@
 //!
 //! Readers ignore payload bytes after these fields (room for later minor additions); a new
 //! version number means an incompatible layout. A receiver tells the modes apart by the first
-//! byte: `00` is a compatible hand-off, `46` (`F`) an extended one.
+//! byte: `00` is a compatible hand-off (the only one on its connection, as with httpd),
+//! `46` (`F`) an extended frame, possibly followed by more. A receiver older than
+//! persistent connections reads one frame per connection: give it a sender with
+//! `reuse_connection(false)`.
 //!
 //! # File descriptors
 //!
@@ -143,7 +152,8 @@
 //! # Limits
 //!
 //! HTTP/1 only (an HTTP/2 connection is multiplexed), no TLS (the fd carries ciphertext).
-//! [`Receiver::accept`] reads one hand-off at a time.
+//! [`Receiver`] reads its unix connections in background tasks (one per connection that is
+//! not finished at accept time) and queues hand-offs for [`Receiver::accept`].
 //!
 //! # Benchmark
 //!

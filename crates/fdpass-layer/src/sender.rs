@@ -1,7 +1,7 @@
 //! The sending side: connect to the worker socket and pass it a connection.
 
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,6 +46,23 @@ pub enum Mode {
 #[derive(Clone)]
 pub struct Sender {
     inner: Arc<Config>,
+    /// The persistent connection of extended mode, shared by clones.
+    pool: Arc<Pool>,
+}
+
+/// One persistent unix connection, reused by every extended hand-off of a [`Sender`] and
+/// its clones. While a frame is being sent the connection is taken out, so a send that is
+/// cancelled or fails half-way closes it instead of leaving a partial frame behind.
+#[derive(Debug, Default)]
+struct Pool {
+    conn: tokio::sync::Mutex<Option<UnixStream>>,
+}
+
+/// What a hand-off sends on: its own connection, or the sender's persistent one.
+#[derive(Debug)]
+pub(crate) enum Link {
+    Fresh(StdUnixStream),
+    Pooled,
 }
 
 #[derive(Clone, Debug)]
@@ -58,6 +75,7 @@ struct Config {
     connect_timeout: Duration,
     send_timeout: Duration,
     max_buffered_body: usize,
+    reuse_connection: bool,
 }
 
 impl Sender {
@@ -73,7 +91,9 @@ impl Sender {
                 connect_timeout: Duration::from_secs(1),
                 send_timeout: Duration::from_secs(5),
                 max_buffered_body: 64 * 1024,
+                reuse_connection: true,
             }),
+            pool: Arc::default(),
         }
     }
 
@@ -111,6 +131,16 @@ impl Sender {
         self.config(|c| c.max_buffered_body = max)
     }
 
+    /// In extended mode, whether hand-offs share one persistent unix connection (frames
+    /// back to back, each carrying its fd) instead of one connection each. Saves a
+    /// `socket`/`connect`/`close` per hand-off here and an `accept` in the worker. Needs a
+    /// [`Receiver`](crate::Receiver) of this version (older ones read one frame per
+    /// connection). Compatible mode always uses one connection per hand-off, as httpd does.
+    /// Default: `true`.
+    pub fn reuse_connection(self, reuse: bool) -> Self {
+        self.config(|c| c.reuse_connection = reuse)
+    }
+
     /// The worker socket path.
     pub fn path(&self) -> &Path {
         &self.inner.path
@@ -133,14 +163,37 @@ impl Sender {
         self.inner.max_buffered_body
     }
 
-    /// Connects to the worker socket (first step of a hand-off, as in httpd).
+    fn pooled(&self) -> bool {
+        self.inner.mode == Mode::Extended && self.inner.reuse_connection
+    }
+
+    /// Gets a connection to the worker (the first step of a hand-off, as in httpd, so a
+    /// missing worker is found before anything is written to the client). In extended mode
+    /// with [`reuse_connection`](Self::reuse_connection), makes sure the persistent
+    /// connection is there and not closed by the worker.
+    pub(crate) async fn connect(&self) -> Result<Link> {
+        if !self.pooled() {
+            return self.connect_fresh().await.map(Link::Fresh);
+        }
+        let mut conn = self.pool.conn.lock().await;
+        if conn.as_ref().is_some_and(|c| !is_open(c)) {
+            *conn = None;
+        }
+        if conn.is_none() {
+            let fresh = self.connect_fresh().await?;
+            *conn = Some(UnixStream::from_std(fresh).map_err(Error::new_connect)?);
+        }
+        Ok(Link::Pooled)
+    }
+
+    /// Connects a new unix socket to the worker.
     ///
     /// The socket is not registered with the reactor: a unix `connect` completes at once,
     /// and the hand-off's one `sendmsg` nearly always goes straight into a fresh socket's
     /// buffer, so registering (two `epoll_ctl`s) and waiting for a writable event (a trip
     /// through the scheduler) would be pure overhead. A full listen backlog is retried
     /// until the connect timeout.
-    pub(crate) async fn connect(&self) -> Result<StdUnixStream> {
+    async fn connect_fresh(&self) -> Result<StdUnixStream> {
         let Some(addr) = &self.inner.addr else {
             return Err(Error::new_connect(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -171,23 +224,33 @@ impl Sender {
     /// afterwards with `drop`, **never** `shutdown()`, which would end the worker's
     /// connection too. In compatible mode `meta` is ignored.
     pub async fn send(&self, fd: impl AsFd, meta: &Metadata) -> Result<()> {
-        let unix = self.connect().await?;
-        self.send_on(unix, fd, meta).await
+        let link = self.connect().await?;
+        self.send_on(link, fd, meta).await
     }
 
-    pub(crate) async fn send_on(
-        &self,
-        unix: StdUnixStream,
-        fd: impl AsFd,
-        meta: &Metadata,
-    ) -> Result<()> {
+    pub(crate) async fn send_on(&self, link: Link, fd: impl AsFd, meta: &Metadata) -> Result<()> {
         let frame = match self.inner.mode {
             Mode::Compatible => bytes::Bytes::from_static(b"\0"),
             Mode::Extended => meta.encode()?,
         };
+        let fd = fd.as_fd();
+        let unix = match link {
+            Link::Fresh(unix) => unix,
+            Link::Pooled => {
+                return match tokio::time::timeout(
+                    self.inner.send_timeout,
+                    self.send_pooled(&frame, fd),
+                )
+                .await
+                {
+                    Ok(res) => res,
+                    Err(_) => Err(Error::new_timeout("sending to the worker")),
+                };
+            }
+        };
         // Fast path: one `sendmsg` on the unregistered socket. Dropping `unix` closes it:
         // the worker sees EOF after the frame, like httpd.
-        let sent = match scm::send_fd_now(unix.as_raw_fd(), &frame, fd.as_fd()) {
+        let sent = match scm::send_fd_now(unix.as_raw_fd(), &frame, fd) {
             Ok(n) if n == frame.len() => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
@@ -197,7 +260,7 @@ impl Sender {
         let send = async {
             let mut unix = UnixStream::from_std(unix)?;
             let n = if sent == 0 {
-                scm::send_fd(&unix, &frame, fd.as_fd()).await?
+                scm::send_fd(&unix, &frame, fd).await?
             } else {
                 sent
             };
@@ -210,6 +273,60 @@ impl Sender {
             Err(_) => Err(Error::new_timeout("sending to the worker")),
         }
     }
+
+    /// Sends one frame on the persistent connection. If the worker closed it and nothing of
+    /// the frame went out, reconnects once and sends again.
+    async fn send_pooled(&self, frame: &[u8], fd: BorrowedFd<'_>) -> Result<()> {
+        let mut slot = self.pool.conn.lock().await;
+        let mut retried = false;
+        loop {
+            // Taken out while sending: if this future is dropped half-way, the connection
+            // is closed with it rather than reused after a partial frame.
+            let mut unix = match slot.take() {
+                Some(u) => u,
+                None => {
+                    UnixStream::from_std(self.connect_fresh().await?).map_err(Error::new_connect)?
+                }
+            };
+            let sent = match scm::send_fd_now(unix.as_raw_fd(), frame, fd) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    scm::send_fd(&unix, frame, fd)
+                        .await
+                        .map_err(Error::new_send)?
+                }
+                Err(e) if !retried && is_stale(&e) => {
+                    // The worker went away (restart): the fd was not sent.
+                    retried = true;
+                    continue;
+                }
+                Err(e) => return Err(Error::new_send(e)),
+            };
+            unix.write_all(&frame[sent..])
+                .await
+                .map_err(Error::new_send)?;
+            *slot = Some(unix);
+            return Ok(());
+        }
+    }
+}
+
+/// Whether the persistent connection still looks usable. The worker never writes on it, so
+/// any readiness to read is its EOF (or an error); this asks tokio's cached readiness, and
+/// makes a syscall only when the reactor reported something.
+fn is_open(unix: &UnixStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(unix.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// Errors of a `sendmsg` on a connection the worker already closed.
+fn is_stale(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::NotConnected
+    )
 }
 
 impl fmt::Debug for Sender {
@@ -220,6 +337,7 @@ impl fmt::Debug for Sender {
             .field("connect_timeout", &self.inner.connect_timeout)
             .field("send_timeout", &self.inner.send_timeout)
             .field("max_buffered_body", &self.inner.max_buffered_body)
+            .field("reuse_connection", &self.inner.reuse_connection)
             .finish_non_exhaustive()
     }
 }
