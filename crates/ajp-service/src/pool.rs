@@ -14,7 +14,7 @@
 //!   be answered by a CPONG first.
 
 use std::future::poll_fn;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -66,7 +66,7 @@ struct PoolInner {
     permits: Arc<Semaphore>,
     stats: Arc<Stats>,
     /// Whether the background task that closes expired idle connections runs.
-    reaper: std::sync::atomic::AtomicBool,
+    reaper: AtomicBool,
 }
 
 impl Pool {
@@ -85,7 +85,7 @@ impl Pool {
                 config,
                 permits,
                 stats,
-                reaper: std::sync::atomic::AtomicBool::new(false),
+                reaper: AtomicBool::new(false),
             }),
         }
     }
@@ -188,7 +188,7 @@ impl Pool {
 /// request comes to notice; ends with the pool.
 async fn reap(pool: Weak<PoolInner>) {
     let period = match pool.upgrade() {
-        Some(p) => (p.config.idle_timeout / 2).max(std::time::Duration::from_millis(100)),
+        Some(p) => (p.config.idle_timeout / 2).max(Duration::from_millis(100)),
         None => return,
     };
     loop {
