@@ -469,7 +469,7 @@ TABLE=$WORK/table.md
         row "$B: proxy CPU s, transfers" "$b" cpu_xfer 2
     done
     if [ "${BENCH_FDPASS:-1}" != 0 ]; then
-        row "fdpass: hand-offs/s (fdpass-layer compatible mode \| httpd mod_proxy_fdpass)" fdpass handoffs 0
+        row "fdpass: hand-offs/s (gateway column: fdpass-layer, compatible mode; httpd column: mod_proxy_fdpass)" fdpass handoffs 0
         row "fdpass: server CPU µs per hand-off" fdpass fd_us 1
     fi
     echo
