@@ -12,7 +12,7 @@ use ajp_service::{AjpService, Backend, ClientInfo, PacketSize, TlsInfo};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
-use support::gateway::{self, PatternBody, bytes, hash_body, pattern_sha256, send, spawn_gateway};
+use support::gateway::{PatternBody, bytes, hash_body, pattern_sha256, send, spawn_gateway};
 use support::tomcat::{Connector, SECRET, tomcat};
 use support::webapp::Echo;
 use tower::ServiceExt;
@@ -458,5 +458,4 @@ async fn unreachable_backend_is_503() {
         .build();
     let addr = spawn_gateway(svc).await;
     assert_eq!(send(addr, get("/hello")).await.status(), 503);
-    let _ = gateway::hex(&[]);
 }
