@@ -18,6 +18,9 @@
 #   BENCH_TOMCAT=0             skip the second run against real Tomcat 10
 #   BENCH_FDPASS=0             skip the fdpass hand-off benchmark
 #   BENCH_OUT                  output file (default bench/out/results-<date>.md)
+#   BENCH_PIN=0                share every CPU among everything (default: with 2 or more CPUs,
+#                              the proxy under test gets CPU 0 alone; wrk, curl and the
+#                              backend get the others)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -48,6 +51,22 @@ if [ -z "${BENCH_UNDER_TIMEOUT:-}" ]; then
     BENCH_UNDER_TIMEOUT=1 exec timeout -k 20 "$LIMIT" bash "$ROOT/bench/run.sh" "$@"
 fi
 PACKET=8192
+# CPU split. On a box this small the load generator and the backend would otherwise take CPU
+# from the proxy under test, and the ratio would measure them as much as the proxy. Each proxy
+# (the gateway, every httpd process, the direct backend's nothing) gets CPU 0; wrk, curl and
+# the backend get the rest. Same for every proxy; tokio sizes its worker pool from the
+# affinity mask, so the gateway runs one worker, as httpd runs its threads on the one CPU.
+NCPU=$(nproc)
+if [ "${BENCH_PIN:-1}" != 0 ] && [ "$NCPU" -ge 2 ] && command -v taskset >/dev/null; then
+    PROXY_CPUS=0; LOAD_CPUS=1-$((NCPU - 1))
+    ON_PROXY_CPUS=(taskset -c "$PROXY_CPUS")
+    ON_LOAD_CPUS=(taskset -c "$LOAD_CPUS")
+    CPU_SPLIT="the proxy under test alone on CPU $PROXY_CPUS; wrk, curl and the backend on CPUs $LOAD_CPUS"
+else
+    ON_PROXY_CPUS=()
+    ON_LOAD_CPUS=()
+    CPU_SPLIT="wrk, curl and the backend share the cores with the proxy"
+fi
 POOL=256            # backend connections per proxy (httpd: 4 processes x 64)
 PROXIES="gw ajp jk direct"
 declare -A NAME=([gw]="tower-ajp gateway" [ajp]="httpd mod_proxy_ajp" [jk]="httpd mod_jk" [direct]="direct HTTP (ceiling)")
@@ -147,7 +166,7 @@ to_ms() { # wrk duration (850.00us, 1.23ms, 1.02s, 2.00m) -> ms
 run_wrk() { # backend proxy conc
     local b=$1 p=$2 c=$3 t=2 out
     [ "$c" -lt 2 ] && t=1
-    out=$(wrk -t"$t" -c"$c" -d"${SECS}s" --timeout 10s --latency "${URL[$p]}/hello" 2>&1) || {
+    out=$("${ON_LOAD_CPUS[@]}" wrk -t"$t" -c"$c" -d"${SECS}s" --timeout 10s --latency "${URL[$p]}/hello" 2>&1) || {
         ERRORS+="$b $p c=$c: wrk failed: $out"$'\n'; return 0; }
     local rps p50 p99 n bad
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
@@ -168,7 +187,7 @@ run_wrk() { # backend proxy conc
 
 run_down() { # backend proxy
     local out
-    out=$(curl -s -o /dev/null --max-time 300 -w '%{http_code} %{size_download} %{speed_download}' \
+    out=$("${ON_LOAD_CPUS[@]}" curl -s -o /dev/null --max-time 300 -w '%{http_code} %{size_download} %{speed_download}' \
         "${URL[$2]}/download?bytes=$XB") || true
     set -- "$1" "$2" $out
     if [ "${3:-}" != 200 ] || [ "${4:-}" != "$XB" ]; then
@@ -179,7 +198,7 @@ run_down() { # backend proxy
 
 run_up() { # backend proxy
     local out body=$WORK/up-$2.out
-    out=$(curl -s -o "$body" --max-time 300 -H 'Expect:' -X POST -T "$WORK/upload-$XB.bin" \
+    out=$("${ON_LOAD_CPUS[@]}" curl -s -o "$body" --max-time 300 -H 'Expect:' -X POST -T "$WORK/upload-$XB.bin" \
         -w '%{http_code} %{size_upload} %{speed_upload}' "${URL[$2]}/echo") || true
     set -- "$1" "$2" $out
     if [ "${3:-}" != 200 ] || [ "${4:-}" != "$XB" ] || ! grep -Eq "body_len.{1,4}$XB" "$body"; then
@@ -276,7 +295,7 @@ EOF
 start_proxies() { # backend ajp_port direct_url
     local b=$1 bport=$2 port
     port=$(free_port)
-    start_bg gateway "$WORK/$b-gateway.log" env RUST_LOG=warn "$BIN/gateway" --listen "127.0.0.1:$port" \
+    start_bg gateway "$WORK/$b-gateway.log" "${ON_PROXY_CPUS[@]}" env RUST_LOG=warn "$BIN/gateway" --listen "127.0.0.1:$port" \
         --backend "ajp://127.0.0.1:$bport" --packet-size "$PACKET" --pool-max "$POOL" --cping never
     PID[gw]=$LAST_PID; URL[gw]="http://127.0.0.1:$port"
     wait_port "$port" 20 || die "gateway did not start: $(tail -5 "$WORK/$b-gateway.log")"
@@ -285,7 +304,7 @@ start_proxies() { # backend ajp_port direct_url
         port=$(free_port)
         httpd_conf "$WORK/$b-httpd-$kind" "$port" "$kind" "$bport"
         start_bg "httpd-$kind" "$WORK/$b-httpd-$kind/logs/stderr.log" \
-            /usr/sbin/apache2 -f "$WORK/$b-httpd-$kind/httpd.conf" -DFOREGROUND
+            "${ON_PROXY_CPUS[@]}" /usr/sbin/apache2 -f "$WORK/$b-httpd-$kind/httpd.conf" -DFOREGROUND
         PID[$kind]=$LAST_PID; URL[$kind]="http://127.0.0.1:$port"
         wait_port "$port" 20 || die "httpd ($kind) did not start: $(tail -5 "$WORK/$b-httpd-$kind/logs/error.log" "$WORK/$b-httpd-$kind/logs/stderr.log")"
     done
@@ -338,7 +357,7 @@ truncate -s "$WARM_BYTES" "$WORK/upload-$WARM_BYTES.bin"
 
 # ---------------------------------------------------------------- run 1: the demo container
 CPORT=$(free_port); CHTTP=$(free_port)
-start_bg container "$WORK/container.log" env RUST_LOG=warn "$BIN/container" --listen "127.0.0.1:$CPORT" \
+start_bg container "$WORK/container.log" "${ON_LOAD_CPUS[@]}" env RUST_LOG=warn "$BIN/container" --listen "127.0.0.1:$CPORT" \
     --http-listen "127.0.0.1:$CHTTP" --packet-size "$PACKET"
 CONTAINER=$LAST_PID
 wait_port "$CPORT" 20 && wait_port "$CHTTP" 5 || die "container did not start: $(tail -5 "$WORK/container.log")"
@@ -392,7 +411,7 @@ handlers = java.util.logging.ConsoleHandler
 java.util.logging.ConsoleHandler.level = ALL
 EOF
     CH=/usr/share/tomcat10
-    start_bg tomcat "$TB/logs/catalina.out" java -Xms64m -Xmx256m -XX:+UseSerialGC -XX:-UsePerfData \
+    start_bg tomcat "$TB/logs/catalina.out" "${ON_LOAD_CPUS[@]}" java -Xms64m -Xmx256m -XX:+UseSerialGC -XX:-UsePerfData \
         -Djava.util.logging.config.file="$TB/conf/logging.properties" \
         -Djava.util.logging.manager=org.apache.juli.ClassLoaderLogManager \
         -Dcatalina.base="$TB" -Dcatalina.home="$CH" -Djava.io.tmpdir="$TB/temp" \
@@ -448,7 +467,7 @@ XFER_H=$(awk -v b="$XFER_BYTES" 'BEGIN { if (b >= 2^30) printf "%g GiB", b / 2^3
 TABLE=$WORK/table.md
 {
     echo "tower-ajp vs Apache httpd, $DATE, $MACHINE; $( [ "$QUICK" = 1 ] && echo "QUICK SMOKE RUN (figures meaningless)" || echo "full run")."
-    echo "Medians of $RUNS x ${SECS}s wrk runs per cell ($XFER_RUNS per transfer), proxies interleaved A B C D / D C B A; wrk, curl and the backend share the cores with the proxy."
+    echo "Medians of $RUNS x ${SECS}s wrk runs per cell ($XFER_RUNS per transfer), proxies interleaved A B C D / D C B A; $CPU_SPLIT."
     echo "Ratios are against httpd mod_proxy_ajp in the same run. Peak RSS: VmHWM (httpd: summed over its 5 processes); CPU: utime+stime from /proc."
     echo
     printf '| metric |'; for p in $PROXIES; do printf ' %s |' "${NAME[$p]}"; done; printf '\n'
