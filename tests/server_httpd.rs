@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use http::{Method, Request, StatusCode};
 use server_common::{
     AjpServer, body_bytes, check_download, chunked, echo, empty, full, header, panics, send,
-    sha256_hex, upload_data,
+    sha256_hex, trickled, upload_data,
 };
 use support::httpd::Httpd;
 
@@ -138,6 +138,20 @@ async fn uploads_of_10_mib_content_length_and_chunked() {
         "chunked upload pulled with GET_BODY_CHUNK"
     );
     assert_eq!(v["body_sha256"], want);
+
+    // A Content-Length upload the client trickles: httpd answers the GET_BODY_CHUNKs asked
+    // ahead with whatever it has (it ignores the requested length), short packets included.
+    let small = 2 << 20;
+    let v = echo(
+        httpd.port(),
+        req("POST", "/echo")
+            .header("content-length", small.to_string())
+            .body(trickled(small, 3001))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["body_len"], small, "trickled upload");
+    assert_eq!(v["body_sha256"], sha256_hex(&data[..small]));
 
     // An upload the app does not read: answered, and the connection stays usable.
     let resp = send(

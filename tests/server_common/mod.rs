@@ -114,6 +114,26 @@ pub fn chunked(total: usize, chunk: usize) -> BoxBody {
     StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync()
 }
 
+/// Like [`chunked`], but the client pauses every few pieces, so the proxy often has less
+/// than a packet's worth when the container asks: short body packets.
+pub fn trickled(total: usize, chunk: usize) -> BoxBody {
+    let data = upload_data(total);
+    let stream = futures_util::stream::unfold(0usize, move |i| {
+        let data = data.clone();
+        async move {
+            if i >= total {
+                return None;
+            }
+            if (i / chunk) % 8 == 7 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let piece = data.slice(i..(i + chunk).min(total));
+            Some((Ok::<_, Infallible>(Frame::data(piece)), i + chunk))
+        }
+    });
+    StreamBody::new(stream).boxed_unsync()
+}
+
 /// Upload bytes: not the download pattern, so a mix-up would show.
 pub fn upload_data(total: usize) -> Bytes {
     let mut x: u32 = 0x1234_5678;

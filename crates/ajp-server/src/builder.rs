@@ -32,6 +32,7 @@ pub(crate) struct Config {
     pub(crate) max_headers: usize,
     pub(crate) secret: Option<Arc<[u8]>>,
     pub(crate) allow: AllowList,
+    pub(crate) read_ahead: usize,
 }
 
 impl Default for Config {
@@ -41,13 +42,14 @@ impl Default for Config {
             max_headers: 100,
             secret: None,
             allow: AllowList::default(),
+            read_ahead: 4,
         }
     }
 }
 
 impl Builder {
     /// A builder with the defaults: packet size 8192, at most 100 request headers, no
-    /// secret, only Tomcat's always-accepted attribute names ([`ALWAYS_ALLOWED`](crate::ALWAYS_ALLOWED)).
+    /// secret, request bodies read 4 packets ahead, only Tomcat's always-accepted attribute names ([`ALWAYS_ALLOWED`](crate::ALWAYS_ALLOWED)).
     pub fn new() -> Self {
         Self {
             config: Config::default(),
@@ -60,6 +62,18 @@ impl Builder {
     /// carries up to P − 8. Default: 8192.
     pub fn packet_size(&mut self, size: PacketSize) -> &mut Self {
         self.config.packet_size = size;
+        self
+    }
+
+    /// How many request body packets to keep coming once the app reads its body: asked
+    /// for with GET_BODY_CHUNK, or received and not yet taken. Tomcat asks for one at a time,
+    /// so every 8 KiB costs a round trip to the proxy; a few in flight hide that latency.
+    /// Only full packets are pipelined (the last, shorter one and bodies without
+    /// Content-Length are asked for one at a time), so no proxy is ever asked for more than
+    /// the body holds. Memory: at most this many packets per connection. `1` is Tomcat's
+    /// behaviour; `0` counts as `1`. Default: 4.
+    pub fn read_ahead(&mut self, packets: usize) -> &mut Self {
+        self.config.read_ahead = packets.max(1);
         self
     }
 

@@ -2,6 +2,7 @@
 //! bytes. All protocol decisions are in [`crate::exchange`], [`crate::request`] and
 //! [`crate::response`].
 
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use tower::Service;
 use crate::body::{Body, Delivery, Shared};
 use crate::builder::Config;
 use crate::error::{BoxError, Error, Kind};
-use crate::exchange::{Got, Next, RequestBody, Violation, response_has_body};
+use crate::exchange::{Got, RequestBody, Violation, response_has_body};
 use crate::request::convert;
 use crate::response::{encode_bare, encode_head};
 
@@ -152,7 +153,9 @@ where
         framed,
         shared,
         body: RequestBody::new(cl, config.packet_size),
-        read: Read::Idle,
+        ahead: VecDeque::new(),
+        owed: false,
+        reading: false,
         write: Write::Calling(Box::pin(future)),
         method,
         config,
@@ -179,14 +182,6 @@ async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(
     Ok(false)
 }
 
-enum Read {
-    Idle,
-    /// GET_BODY_CHUNK of this length still to be written.
-    SendGet(u16),
-    /// A body packet is due.
-    Await,
-}
-
 enum Write<F, B: http_body::Body> {
     Calling(Pin<Box<F>>),
     Streaming {
@@ -203,7 +198,12 @@ struct Exchange<'a, I, F, B: http_body::Body> {
     framed: &'a mut Io<I>,
     shared: Arc<Shared>,
     body: RequestBody,
-    read: Read,
+    /// Body data received ahead of the app asking for it.
+    ahead: VecDeque<Bytes>,
+    /// The app asked for more and has not been given anything yet.
+    owed: bool,
+    /// The app has started reading its body: from now on packets are asked for ahead.
+    reading: bool,
     write: Write<F, B>,
     method: Method,
     config: &'a Config,
@@ -261,88 +261,96 @@ where
 
     /// The request body side. Returns whether it made progress.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
-        match self.read {
-            Read::Idle => {
-                if self.finishing || !self.shared.take_want(cx) {
-                    return Ok(false);
-                }
-                match self.body.next() {
-                    Next::End => self.shared.deliver(Delivery::End),
-                    Next::Read {
-                        get_body_chunk: None,
-                    } => {
-                        self.framed.codec_mut().expect_body();
-                        self.read = Read::Await;
-                    }
-                    Next::Read {
-                        get_body_chunk: Some(n),
-                    } => self.read = Read::SendGet(n),
-                }
-                Ok(true)
+        let mut progress = false;
+        if !self.finishing {
+            if self.shared.take_want(cx) {
+                self.owed = true;
+                self.reading = true;
             }
-            Read::SendGet(n) => {
-                if self.poll_room(cx)?.is_pending() {
-                    return Ok(false);
+            if self.owed {
+                if let Some(data) = self.ahead.pop_front() {
+                    self.shared.deliver(Delivery::Data(data));
+                    self.owed = false;
+                    progress = true;
+                } else if self.body.is_end() {
+                    self.shared.deliver(Delivery::End);
+                    self.owed = false;
+                    progress = true;
                 }
+            }
+            // Keep up to `read_ahead` packets coming: asked for, or here and not yet taken.
+            while self.reading
+                && self.ahead.len() + self.body.due() < self.config.read_ahead
+                && self.poll_room(cx)?.is_ready()
+            {
+                let Some(n) = self.body.ask() else { break };
                 let get =
                     ContainerMessage::<Bytes>::GetBodyChunk(GetBodyChunk { requested_len: n });
                 get.encode(self.framed.write_buffer_mut(), self.config.packet_size)
                     .map_err(Error::new_encode)?;
                 self.needs_flush = true;
-                self.framed.codec_mut().expect_body();
-                self.read = Read::Await;
-                Ok(true)
-            }
-            Read::Await => {
-                // The GET_BODY_CHUNK must be on the wire before we can expect an answer.
-                if self.needs_flush {
-                    let _ = self.poll_flush(cx)?;
-                }
-                let packet = match Pin::new(&mut *self.framed).poll_next(cx) {
-                    Poll::Pending => return Ok(false),
-                    Poll::Ready(Some(Ok(ProxyMessage::Body(chunk)))) => chunk,
-                    Poll::Ready(Some(Ok(other))) => {
-                        return Err(self.body_failed(
-                            Error::new(Kind::Protocol)
-                                .with(format!("{other:?} instead of a body packet")),
-                        ));
-                    }
-                    Poll::Ready(Some(Err(e))) => return Err(self.body_failed(Error::new_decode(e))),
-                    Poll::Ready(None) => {
-                        return Err(self.body_failed(
-                            Error::new(Kind::Closed)
-                                .with("proxy closed the connection during the request body"),
-                        ));
-                    }
-                };
-                self.read = Read::Idle;
-                let deliver = !self.finishing;
-                match self.body.on_packet(packet.data.len()) {
-                    Ok(Got::Data { .. }) if deliver => {
-                        self.shared.deliver(Delivery::Data(packet.data))
-                    }
-                    Ok(Got::End) if deliver => self.shared.deliver(Delivery::End),
-                    Ok(_) => {}
-                    Err(Violation::TooMuch { len, allowed }) => {
-                        return Err(self.body_failed(Error::new(Kind::Protocol).with(format!(
-                            "body packet of {len} bytes where at most {allowed} were asked for"
-                        ))));
-                    }
-                    Err(Violation::Truncated { missing }) => {
-                        tracing::debug!(missing, "request body ended before its Content-Length");
-                        // In step, but the request is incomplete: do not reuse.
-                        self.reuse = false;
-                        if deliver {
-                            self.shared.deliver(Delivery::Error(
-                                Kind::RequestBody,
-                                "the proxy ended the body before its Content-Length",
-                            ));
-                        }
-                    }
-                }
-                Ok(true)
+                progress = true;
             }
         }
+        if !self.body.is_due() {
+            return Ok(progress);
+        }
+        // A GET_BODY_CHUNK must be on the wire before we can expect its answer.
+        if self.needs_flush {
+            let _ = self.poll_flush(cx)?;
+        }
+        self.framed.codec_mut().expect_body();
+        let packet = match Pin::new(&mut *self.framed).poll_next(cx) {
+            Poll::Pending => return Ok(progress),
+            Poll::Ready(Some(Ok(ProxyMessage::Body(chunk)))) => chunk,
+            Poll::Ready(Some(Ok(other))) => {
+                return Err(self.body_failed(
+                    Error::new(Kind::Protocol).with(format!("{other:?} instead of a body packet")),
+                ));
+            }
+            Poll::Ready(Some(Err(e))) => return Err(self.body_failed(Error::new_decode(e))),
+            Poll::Ready(None) => {
+                return Err(self.body_failed(
+                    Error::new(Kind::Closed)
+                        .with("proxy closed the connection during the request body"),
+                ));
+            }
+        };
+        // Once the response is complete, what is still due is read and discarded.
+        let deliver = !self.finishing;
+        match self.body.on_packet(packet.data.len()) {
+            Ok(Got::Data { .. }) if deliver => {
+                if self.owed && self.ahead.is_empty() {
+                    self.shared.deliver(Delivery::Data(packet.data));
+                    self.owed = false;
+                } else {
+                    self.ahead.push_back(packet.data);
+                }
+            }
+            // The end is handed over once the data before it was taken.
+            Ok(Got::End) if deliver && self.owed && self.ahead.is_empty() => {
+                self.shared.deliver(Delivery::End);
+                self.owed = false;
+            }
+            Ok(_) => {}
+            Err(Violation::TooMuch { len, allowed }) => {
+                return Err(self.body_failed(Error::new(Kind::Protocol).with(format!(
+                    "body packet of {len} bytes where at most {allowed} were asked for"
+                ))));
+            }
+            Err(Violation::Truncated { missing }) => {
+                tracing::debug!(missing, "request body ended before its Content-Length");
+                // In step, but the request is incomplete: do not reuse.
+                self.reuse = false;
+                if deliver {
+                    self.shared.deliver(Delivery::Error(
+                        Kind::RequestBody,
+                        "the proxy ended the body before its Content-Length",
+                    ));
+                }
+            }
+        }
+        Ok(true)
     }
 
     fn body_failed(&self, e: Error) -> Error {
@@ -460,19 +468,10 @@ where
                 }
             }
             Write::Finishing => {
-                match self.read {
-                    // The GET_BODY_CHUNK was never written: nothing is due after all.
-                    Read::SendGet(_) => {
-                        self.body.cancel_due();
-                        self.read = Read::Idle;
-                    }
-                    Read::Await => return Ok(Poll::Pending),
-                    Read::Idle => {}
-                }
-                if self.body.swallow_on_finish() {
-                    self.framed.codec_mut().expect_body();
-                    self.read = Read::Await;
-                    return Ok(Poll::Ready(None));
+                // Every packet due is read (and discarded) first, or the proxy's next
+                // bytes would be taken for a new message.
+                if self.body.is_due() {
+                    return Ok(Poll::Pending);
                 }
                 let reuse = self.reuse && !*self.shutdown.borrow();
                 let end = ContainerMessage::<Bytes>::EndResponse(EndResponse { reuse });

@@ -324,3 +324,136 @@ async fn graceful_shutdown_finishes_in_flight_then_closes() {
 }
 
 use tokio::io::AsyncWriteExt as _;
+
+/// Once the app reads its body, up to `read_ahead` packets are kept coming. The proxy here
+/// answers only when no further GET_BODY_CHUNK comes, and ignores the requested length (as
+/// httpd does): it sends up to P − 6 of what it has. Every request but the tail is a full
+/// packet, the tail is asked alone and exactly, and the body arrives whole.
+#[tokio::test]
+async fn body_packets_are_asked_for_ahead_up_to_read_ahead() {
+    use sha2::{Digest, Sha256};
+    for depth in [1usize, 4] {
+        let mut builder = Builder::new();
+        builder.read_ahead(depth);
+        let (mut p, _conn) = start(&builder);
+        let total = 10 * 8186 + 123;
+        let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+        let cl = total.to_string();
+        p.send(request(
+            http::Method::POST,
+            "/echo",
+            vec![("content-length", &cl)],
+        ))
+        .await
+        .unwrap();
+        p.send(ProxyMessage::Body(BodyChunk {
+            data: &data[..8186],
+        }))
+        .await
+        .unwrap();
+        let mut sent = 8186;
+        let mut asked: std::collections::VecDeque<u16> = Default::default();
+        let mut most_asked = 0;
+        let out = loop {
+            // Gather what the container has to say, then answer one request.
+            match tokio::time::timeout(Duration::from_millis(50), p.next()).await {
+                Ok(Some(Ok(ContainerMessage::GetBodyChunk(g)))) => {
+                    asked.push_back(g.requested_len);
+                    most_asked = most_asked.max(asked.len());
+                    assert!(
+                        asked.len() <= depth,
+                        "depth {depth}: {asked:?} asked at once"
+                    );
+                }
+                Ok(Some(Ok(ContainerMessage::SendHeaders(h)))) => {
+                    assert_eq!(h.status, 200);
+                    break response(&mut p, &mut &b""[..]).await;
+                }
+                Ok(other) => panic!("depth {depth}: {other:?}"),
+                Err(_) => {
+                    let requested = asked.pop_front().expect("the container asks for more");
+                    let n = (total - sent).min(8186);
+                    if requested != 8186 {
+                        assert!(asked.is_empty(), "the tail is asked alone");
+                        assert_eq!(usize::from(requested), total - sent, "the tail is exact");
+                    }
+                    p.send(ProxyMessage::Body(BodyChunk {
+                        data: &data[sent..sent + n],
+                    }))
+                    .await
+                    .unwrap();
+                    sent += n;
+                }
+            }
+        };
+        assert_eq!(sent, total);
+        assert!(asked.is_empty(), "nothing asked past the end");
+        if depth == 1 {
+            assert_eq!(most_asked, 1);
+        } else {
+            assert!(
+                most_asked > 1,
+                "read ahead: at most {most_asked} asked at once"
+            );
+        }
+        let (_, body, reuse) = out;
+        assert!(reuse);
+        let v = json(&body);
+        assert_eq!(v["body_len"], total);
+        let digest: String = Sha256::digest(&data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(v["body_sha256"], digest.as_str());
+    }
+}
+
+/// An app that stops reading part-way: the packets already asked for are read and
+/// discarded before END_RESPONSE, nothing more is asked, and the connection stays in step.
+#[tokio::test]
+async fn packets_asked_ahead_are_swallowed_when_the_app_stops_reading() {
+    use http_body_util::BodyExt;
+    let app = tower::service_fn(|req: http::Request<crate::Body>| async move {
+        let mut body = req.into_body();
+        let first = match body.frame().await {
+            Some(frame) => frame.unwrap().into_data().unwrap(),
+            None => Bytes::new(),
+        };
+        // Give the connection time to ask ahead before answering.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+            Bytes::from(format!("read {}", first.len())),
+        )))
+    });
+    let (a, b) = tokio::io::duplex(1 << 20);
+    let _conn = tokio::spawn(Builder::new().serve_connection(b, app));
+    let mut p = Framed::new(a, ProxyCodec::new(PacketSize::DEFAULT));
+    let data = vec![7u8; 100_000];
+    p.send(request(
+        http::Method::POST,
+        "/",
+        vec![("content-length", "100000")],
+    ))
+    .await
+    .unwrap();
+    p.send(ProxyMessage::Body(BodyChunk {
+        data: &data[..8186],
+    }))
+    .await
+    .unwrap();
+    let mut rest = &data[8186..];
+    let (status, body, reuse) = response(&mut p, &mut rest).await;
+    assert_eq!((status, reuse), (200, true));
+    assert_eq!(body, b"read 8186");
+    let answered = (100_000 - 8186 - rest.len()) / 8186;
+    assert!(
+        (1..=4).contains(&answered),
+        "{answered} packets asked ahead (read_ahead 4)"
+    );
+    // In step: the next request on the connection works.
+    p.send(request(http::Method::GET, "/", vec![]))
+        .await
+        .unwrap();
+    let (status, body, _) = response(&mut p, &mut &b""[..]).await;
+    assert_eq!((status, body.as_slice()), (200, &b"read 0"[..]));
+}

@@ -10,23 +10,23 @@
 //! | `0` | none: the body is empty | none |
 //! | absent | none | one per GET_BODY_CHUNK; an empty one ends the body |
 //!
-//! Nothing is asked for before the app reads. When the response is complete, the one
-//! unasked first packet (if the app never read) or a packet already asked for is read and
-//! discarded; the rest of the body is never asked for, so the proxy must not send it and
-//! the connection stays in step (CVE-2011-3190).
+//! Nothing is asked for before the app reads. Once it reads, up to `read_ahead` packets are
+//! kept coming (asked for, or received and not yet taken by the app), so that a body is not
+//! one proxy round trip per packet: on loopback that round trip costs more than the packet.
+//! Pipelined requests are all of the full P − 6 bytes; the last, shorter one is asked only
+//! when nothing else is due, and a body without Content-Length is asked one packet at a
+//! time. That keeps two rules whatever the proxy does with the requested length (httpd
+//! ignores it and sends up to P − 6): no packet is longer than what its request allowed, and
+//! the proxy is never asked for more than the body holds.
+//!
+//! When the response is complete, every packet due (the unasked first one, and those asked
+//! for) is read and discarded; the rest of the body is never asked for, so the proxy must not
+//! send it and the connection stays in step (CVE-2011-3190).
+
+use std::collections::VecDeque;
 
 use ajp_codec::PacketSize;
 use http::{Method, StatusCode};
-
-/// What to do when the app wants more request body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Next {
-    /// The body is complete: deliver the end.
-    End,
-    /// Read one body packet; first send GET_BODY_CHUNK with this length, if any (the first
-    /// packet of a Content-Length body comes unasked).
-    Read { get_body_chunk: Option<u16> },
-}
 
 /// What a body packet meant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,70 +51,74 @@ pub(crate) enum Violation {
 pub(crate) struct RequestBody {
     /// Bytes still to come; `None` when the length is unknown (chunked).
     remaining: Option<u64>,
-    /// The unasked first packet is still in the proxy's stream.
-    first_owed: bool,
-    /// A packet is due (asked for, or the first one being read); its allowed length.
-    due: Option<u64>,
+    /// The packets due from the proxy, oldest first, as the most data each may carry: the
+    /// unasked first packet, then one per GET_BODY_CHUNK written.
+    due: VecDeque<u64>,
     ended: bool,
     max_chunk: u16,
 }
 
 impl RequestBody {
     pub(crate) fn new(content_length: Option<u64>, packet_size: PacketSize) -> Self {
+        // P − 6, as Tomcat asks; at most 65530.
+        let max_chunk = packet_size.max_request_body() as u16;
+        let mut due = VecDeque::new();
+        if let Some(n) = content_length.filter(|&n| n > 0) {
+            due.push_back(n.min(u64::from(max_chunk)));
+        }
         Self {
             remaining: content_length,
-            first_owed: matches!(content_length, Some(n) if n > 0),
-            due: None,
+            due,
             ended: content_length == Some(0),
-            // P − 6, as Tomcat asks; at most 65530.
-            max_chunk: packet_size.max_request_body() as u16,
+            max_chunk,
         }
     }
 
-    /// Whether the body is known to be complete.
-    #[cfg(test)]
+    /// Whether the body is complete: every byte has arrived (or its end marker).
     pub(crate) fn is_end(&self) -> bool {
         self.ended
     }
 
-    fn allowed(&self) -> u64 {
-        let max = u64::from(self.max_chunk);
-        self.remaining.map_or(max, |r| r.min(max))
+    /// How many packets are due from the proxy.
+    pub(crate) fn due(&self) -> usize {
+        self.due.len()
     }
 
-    /// The app wants more. Must not be called while a packet is due.
-    pub(crate) fn next(&mut self) -> Next {
-        debug_assert!(self.due.is_none(), "a body packet is already due");
-        if self.ended {
-            return Next::End;
-        }
-        let allowed = self.allowed();
-        self.due = Some(allowed);
-        if std::mem::take(&mut self.first_owed) {
-            Next::Read {
-                get_body_chunk: None,
-            }
-        } else {
-            Next::Read {
-                get_body_chunk: Some(allowed as u16),
-            }
-        }
-    }
-
-    /// Whether a body packet is due from the proxy.
-    #[cfg(test)]
+    /// Whether a body packet is due from the proxy: it must be read before anything else,
+    /// and before END_RESPONSE.
     pub(crate) fn is_due(&self) -> bool {
-        self.due.is_some()
+        !self.due.is_empty()
     }
 
-    /// A GET_BODY_CHUNK that was decided but never written: nothing is due after all.
-    pub(crate) fn cancel_due(&mut self) {
-        self.due = None;
+    /// The length of a GET_BODY_CHUNK to write now, if the rules allow one more (the caller
+    /// bounds how many packets it keeps coming). Records it as due.
+    pub(crate) fn ask(&mut self) -> Option<u16> {
+        if self.ended {
+            return None;
+        }
+        let max = u64::from(self.max_chunk);
+        let len = match self.remaining {
+            // Unknown length: one at a time, the proxy alone knows where it ends.
+            None if self.due.is_empty() => max,
+            None => return None,
+            Some(remaining) => {
+                let unasked = remaining - self.due.iter().sum::<u64>();
+                if unasked >= max {
+                    max
+                } else if unasked > 0 && self.due.is_empty() {
+                    unasked
+                } else {
+                    return None;
+                }
+            }
+        };
+        self.due.push_back(len);
+        Some(len as u16)
     }
 
     /// A body packet of `len` data bytes arrived (it must have been due).
     pub(crate) fn on_packet(&mut self, len: usize) -> Result<Got, Violation> {
-        let allowed = self.due.take().unwrap_or(0);
+        let allowed = self.due.pop_front().unwrap_or(0);
         if len as u64 > allowed {
             return Err(Violation::TooMuch { len, allowed });
         }
@@ -131,19 +135,6 @@ impl RequestBody {
             }
             None => Ok(Got::Data { last: false }),
         }
-    }
-
-    /// The response is complete: must one more packet be read (and discarded) to stay in
-    /// step? Arms it as due, like [`next`](Self::next) without GET_BODY_CHUNK.
-    pub(crate) fn swallow_on_finish(&mut self) -> bool {
-        if self.due.is_some() {
-            return true;
-        }
-        if std::mem::take(&mut self.first_owed) {
-            self.due = Some(self.allowed());
-            return true;
-        }
-        false
     }
 }
 
@@ -164,88 +155,118 @@ mod tests {
     #[test]
     fn content_length_first_packet_comes_unasked_then_asks_for_the_rest() {
         let mut b = RequestBody::new(Some(10_000), P);
+        assert!(b.is_due(), "the first packet is sent unasked");
         assert_eq!(
-            b.next(),
-            Next::Read {
-                get_body_chunk: None
-            }
+            b.ask(),
+            None,
+            "the 1814-byte tail waits until nothing is due"
         );
         assert_eq!(b.on_packet(8186), Ok(Got::Data { last: false }));
-        // Ask for no more than what remains.
-        assert_eq!(
-            b.next(),
-            Next::Read {
-                get_body_chunk: Some(1814)
-            }
-        );
+        assert_eq!(b.ask(), Some(1814), "no more than what remains");
+        assert_eq!(b.ask(), None);
         assert_eq!(b.on_packet(1814), Ok(Got::Data { last: true }));
         assert!(b.is_end());
-        assert_eq!(b.next(), Next::End);
-        assert!(!b.swallow_on_finish());
+        assert_eq!(b.ask(), None);
+        assert!(!b.is_due());
     }
 
     #[test]
-    fn unknown_length_asks_until_empty_packet() {
+    fn full_packets_are_pipelined_and_the_tail_is_asked_alone() {
+        // 4 full packets and a 100-byte tail.
+        let mut b = RequestBody::new(Some(4 * 8186 + 100), P);
+        assert_eq!(b.ask(), Some(8186));
+        assert_eq!(b.ask(), Some(8186));
+        assert_eq!(b.ask(), Some(8186));
+        assert_eq!(b.due(), 4);
+        assert_eq!(b.ask(), None, "only the tail is left unasked");
+        // A short answer (the proxy had less from its client) leaves more to ask for.
+        assert_eq!(b.on_packet(8000), Ok(Got::Data { last: false }));
+        assert_eq!(b.ask(), None, "186 + 100 unasked: a tail");
+        for _ in 0..3 {
+            assert_eq!(b.on_packet(8186), Ok(Got::Data { last: false }));
+        }
+        assert_eq!(b.ask(), Some(286));
+        assert_eq!(b.on_packet(286), Ok(Got::Data { last: true }));
+        assert!(b.is_end() && !b.is_due());
+    }
+
+    /// Whatever sizes a proxy that ignores the requested length sends (each at most P − 6
+    /// and in all the Content-Length), every packet is within what its request allowed and
+    /// nothing is asked for past the body's end.
+    #[test]
+    fn never_over_asks_whatever_the_proxy_sends() {
+        let max = 8186u64;
+        for cl in [1, 100, 8185, 8186, 8187, 16_372, 16_373, 50_000, 100_003] {
+            for pattern in [&[1u64][..], &[8186], &[5000, 8186], &[3, 8186, 7000]] {
+                for depth in [1usize, 2, 4, 16] {
+                    let mut b = RequestBody::new(Some(cl), P);
+                    let (mut sent, mut i) = (0u64, 0usize);
+                    while !b.is_end() {
+                        while b.due() < depth && b.ask().is_some() {}
+                        assert!(b.is_due(), "cl {cl}: stalled at {sent}");
+                        let n = pattern[i % pattern.len()].min(max).min(cl - sent);
+                        i += 1;
+                        assert_eq!(
+                            b.on_packet(n as usize).map(|_| ()),
+                            Ok(()),
+                            "cl {cl} at {sent}"
+                        );
+                        sent += n;
+                    }
+                    assert_eq!(sent, cl);
+                    assert!(!b.is_due(), "cl {cl} depth {depth}: asked past the end");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_length_asks_one_at_a_time_until_empty_packet() {
         let mut b = RequestBody::new(None, P);
-        assert_eq!(
-            b.next(),
-            Next::Read {
-                get_body_chunk: Some(8186)
-            }
-        );
+        assert!(!b.is_due(), "nothing comes unasked");
+        assert_eq!(b.ask(), Some(8186));
+        assert_eq!(b.ask(), None);
         assert_eq!(b.on_packet(3), Ok(Got::Data { last: false }));
-        assert_eq!(
-            b.next(),
-            Next::Read {
-                get_body_chunk: Some(8186)
-            }
-        );
+        assert_eq!(b.ask(), Some(8186));
         assert_eq!(b.on_packet(0), Ok(Got::End));
-        assert_eq!(b.next(), Next::End);
+        assert!(b.is_end());
+        assert_eq!(b.ask(), None);
     }
 
     #[test]
     fn zero_length_body_needs_nothing() {
         let mut b = RequestBody::new(Some(0), P);
         assert!(b.is_end());
-        assert_eq!(b.next(), Next::End);
-        assert!(!b.swallow_on_finish());
+        assert!(!b.is_due());
+        assert_eq!(b.ask(), None);
     }
 
     #[test]
-    fn unread_body_swallows_only_the_first_packet() {
+    fn unread_body_owes_only_the_first_packet() {
         let mut b = RequestBody::new(Some(1_000_000), P);
-        assert!(b.swallow_on_finish());
-        assert!(b.is_due());
+        assert_eq!(b.due(), 1);
         assert_eq!(b.on_packet(8186), Ok(Got::Data { last: false }));
-        assert!(!b.swallow_on_finish(), "never ask for the rest");
-    }
-
-    #[test]
-    fn partially_read_body_swallows_the_packet_in_flight_only() {
-        let mut b = RequestBody::new(None, P);
-        let _ = b.next();
-        assert!(b.swallow_on_finish(), "the asked-for packet is on its way");
-        assert_eq!(b.on_packet(100), Ok(Got::Data { last: false }));
-        assert!(!b.swallow_on_finish());
-        // No Content-Length and never read: nothing was sent, nothing to swallow.
-        assert!(!RequestBody::new(None, P).swallow_on_finish());
+        assert!(!b.is_due(), "the rest is never sent unless asked for");
     }
 
     #[test]
     fn violations() {
         let mut b = RequestBody::new(Some(5), P);
-        let _ = b.next();
         assert_eq!(
             b.on_packet(6),
             Err(Violation::TooMuch { len: 6, allowed: 5 })
         );
         let mut b = RequestBody::new(Some(5), P);
-        let _ = b.next();
         assert_eq!(b.on_packet(0), Err(Violation::Truncated { missing: 5 }));
         let mut b = RequestBody::new(None, P);
-        let _ = b.next();
+        let _ = b.ask();
         assert!(b.on_packet(8187).is_err());
+        let mut b = RequestBody::new(None, P);
+        assert_eq!(
+            b.on_packet(1),
+            Err(Violation::TooMuch { len: 1, allowed: 0 }),
+            "nothing was asked for"
+        );
     }
 
     #[test]

@@ -32,11 +32,14 @@
 //!   a configured secret is compared in constant time, and a request without it gets 403.
 //!   Refusals end with END_RESPONSE(reuse = false) and the connection is closed.
 //! * **Request body:** pulled lazily. Nothing is asked for until the app polls the
-//!   [`Body`]; then the unasked first packet (Content-Length > 0) is read, and every
-//!   further piece is one GET_BODY_CHUNK of at most P − 6 bytes and the rest of the
-//!   Content-Length. If the app does not read it all, only what is already on its way is
-//!   read and discarded (the first packet, or a packet already asked for); the rest is
-//!   never asked for, so it can never be mistaken for the next request (CVE-2011-3190).
+//!   [`Body`]; then every piece after the unasked first packet (Content-Length > 0) is one
+//!   GET_BODY_CHUNK of at most P − 6 bytes and the rest of the Content-Length. Up to
+//!   [`read_ahead`](Builder::read_ahead) packets (default 4) are kept coming, so an upload
+//!   is not one proxy round trip per packet; only full packets are pipelined, so no proxy
+//!   is asked for more than the body holds, even one that ignores the requested length.
+//!   If the app does not read it all, only what is already on its way is read and discarded
+//!   (the first packet, or packets already asked for); the rest is never asked for, so it
+//!   can never be mistaken for the next request (CVE-2011-3190).
 //! * **Response:** the head is one SEND_HEADERS (hop-by-hop headers dropped, Content-Length
 //!   added when the body's size is known); the body is streamed as SEND_BODY_CHUNKs of at
 //!   most P − 8 bytes, never buffered whole. HEAD, 204, 205 and 304 carry no body chunks
