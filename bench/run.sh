@@ -12,7 +12,7 @@
 # Environment:
 #   BENCH_PROFILE=release|dev  cargo profile of the binaries (default release; the smoke
 #                              test uses dev so that it reuses `cargo test`'s build)
-#   BENCH_RUNS, BENCH_SECS     runs per cell and seconds per wrk run (default 5 x 3 s; quick 1 x 1 s)
+#   BENCH_RUNS, BENCH_SECS     runs per cell and seconds per wrk run (default 3 x 3 s; quick 1 x 1 s)
 #   BENCH_XFER_BYTES           size of the big download/upload (default 1 GiB; quick 16 MiB)
 #   BENCH_XFER_RUNS            runs per transfer cell (default 3; quick 1)
 #   BENCH_TOMCAT=0             skip the second run against real Tomcat 10
@@ -40,7 +40,7 @@ if [ "$QUICK" = 1 ]; then
     XFER_BYTES=${BENCH_XFER_BYTES:-$((16 << 20))}; XFER_RUNS=${BENCH_XFER_RUNS:-1}
     FD_ROUNDS=1; FD_SECS=0.5; LIMIT=600
 else
-    RUNS=${BENCH_RUNS:-5}; SECS=${BENCH_SECS:-3}
+    RUNS=${BENCH_RUNS:-3}; SECS=${BENCH_SECS:-3}
     XFER_BYTES=${BENCH_XFER_BYTES:-$((1 << 30))}; XFER_RUNS=${BENCH_XFER_RUNS:-3}
     FD_ROUNDS=5; FD_SECS=2; LIMIT=1500
 fi
