@@ -2,7 +2,7 @@
 //! any AJP client, at it where Tomcat would be.
 //!
 //! ```text
-//! cargo run --example container -- [--listen 127.0.0.1:8009 | --listen unix:/path] [--secret S] [--packet-size N]
+//! cargo run --example container -- [--listen 127.0.0.1:8009 | --listen unix:/path] [--secret S] [--packet-size N] [--read-ahead PACKETS]
 //!                                    [--http-listen 127.0.0.1:8081]
 //! ```
 //!
@@ -26,6 +26,7 @@ struct Args {
     http_listen: Option<String>,
     secret: Option<String>,
     packet_size: PacketSize,
+    read_ahead: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -34,6 +35,7 @@ fn parse_args() -> Result<Args, String> {
         http_listen: None,
         secret: None,
         packet_size: PacketSize::DEFAULT,
+        read_ahead: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,9 +50,13 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--packet-size: {e}"))?;
                 args.packet_size = PacketSize::new(n).map_err(|e| e.to_string())?;
             }
+            "--read-ahead" => {
+                let n = value()?.parse().map_err(|e| format!("--read-ahead: {e}"))?;
+                args.read_ahead = Some(n);
+            }
             "-h" | "--help" => {
                 return Err(
-                    "usage: container [--listen ADDR|unix:PATH] [--secret S] [--packet-size N] [--http-listen ADDR]"
+                    "usage: container [--listen ADDR|unix:PATH] [--secret S] [--packet-size N] [--read-ahead PACKETS] [--http-listen ADDR]"
                         .to_owned(),
                 );
             }
@@ -77,6 +83,9 @@ async fn main() -> ExitCode {
     };
     let mut builder = ajp_server::Builder::new();
     builder.packet_size(args.packet_size);
+    if let Some(n) = args.read_ahead {
+        builder.read_ahead(n);
+    }
     if let Some(s) = &args.secret {
         builder.secret(s);
     }
