@@ -319,19 +319,8 @@ where
         // Once the response is complete, what is still due is read and discarded.
         let deliver = !self.finishing;
         match self.body.on_packet(packet.data.len()) {
-            Ok(Got::Data { .. }) if deliver => {
-                if self.owed && self.ahead.is_empty() {
-                    self.shared.deliver(Delivery::Data(packet.data));
-                    self.owed = false;
-                } else {
-                    self.ahead.push_back(packet.data);
-                }
-            }
-            // The end is handed over once the data before it was taken.
-            Ok(Got::End) if deliver && self.owed && self.ahead.is_empty() => {
-                self.shared.deliver(Delivery::End);
-                self.owed = false;
-            }
+            // Handed over by the next pass, in order: the data first, then the end.
+            Ok(Got::Data { .. }) if deliver => self.ahead.push_back(packet.data),
             Ok(_) => {}
             Err(Violation::TooMuch { len, allowed }) => {
                 return Err(self.body_failed(Error::new(Kind::Protocol).with(format!(
