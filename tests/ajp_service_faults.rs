@@ -90,7 +90,7 @@ async fn serve_fake(stream: tokio::net::TcpStream, conn: usize, log: Log) {
             }
             continue;
         };
-        let path = String::from_utf8_lossy(&req.req_uri).into_owned();
+        let path = String::from_utf8_lossy(req.req_uri()).into_owned();
         log.lock().unwrap().push((conn, path.clone()));
         served += 1;
         if path == "/die-on-reuse" && served > 1 {

@@ -8,6 +8,7 @@ use crate::body_chunk::BodyChunk;
 use crate::error::{DecodeError, EncodeError};
 use crate::message::{ContainerMessage, ProxyMessage};
 use crate::packet::{HEADER_LEN, PacketSize, TO_CONTAINER_MAGIC, TO_PROXY_MAGIC};
+use crate::received::ForwardRequestPacket;
 
 /// Splits one whole packet off `src`, returning its payload, or `None` if more bytes are
 /// needed. The declared length is checked against the limit before anything is reserved.
@@ -113,6 +114,19 @@ impl<S: AsRef<[u8]>> Encoder<ProxyMessage<S>> for ProxyCodec {
     }
 }
 
+/// Forwards a received message as it came.
+impl Encoder<ProxyMessage<Bytes, ForwardRequestPacket>> for ProxyCodec {
+    type Error = EncodeError;
+
+    fn encode(
+        &mut self,
+        item: ProxyMessage<Bytes, ForwardRequestPacket>,
+        dst: &mut BytesMut,
+    ) -> Result<(), Self::Error> {
+        item.encode(dst, self.packet_size)
+    }
+}
+
 /// The codec a **container** uses: it decodes [`ProxyMessage`]s and encodes
 /// [`ContainerMessage`]s.
 ///
@@ -169,7 +183,7 @@ impl ContainerCodec {
 }
 
 impl Decoder for ContainerCodec {
-    type Item = ProxyMessage;
+    type Item = ProxyMessage<Bytes, ForwardRequestPacket>;
     type Error = DecodeError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {

@@ -8,6 +8,7 @@
 //! ```
 
 use std::fmt;
+use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 use http::Method;
@@ -15,7 +16,8 @@ use http::Method;
 use crate::codes::{self, Direction, attr};
 use crate::error::{DecodeError, EncodeError, Field};
 use crate::packet::{PacketSize, TO_CONTAINER_MAGIC};
-use crate::wire::{Reader, Source, Writer, opt_string_len, put_packet, string_len};
+use crate::received::{ForwardRequestPacket, Layout};
+use crate::wire::{Reader, Source, Writer, check_fits, opt_string_len, put_packet, string_len};
 
 /// The request head a proxy sends to the container.
 ///
@@ -149,14 +151,49 @@ impl<S: AsRef<[u8]>> ForwardRequest<S> {
     /// [`EncodeError::TooLarge`], and `dst` is left as it was.
     pub fn encode(&self, dst: &mut BytesMut, packet_size: PacketSize) -> Result<(), EncodeError> {
         let code = codes::code_for_method(&self.method);
-        let len = self.payload_len(code)?;
-        put_packet(
-            dst,
-            TO_CONTAINER_MAGIC,
-            len,
-            packet_size.max_payload(),
-            |w| self.write_payload(w, code),
-        )
+        let max = packet_size.max_payload();
+        // The common case in one pass: a bound that needs no header-name lookups. When it
+        // fits, so does the request, and every field is valid (a string too long for AJP
+        // is longer than any packet). Otherwise the exact pass says what is wrong.
+        let reserve = match self.len_bound(code) {
+            bound if bound <= max => bound,
+            _ => {
+                let len = self.payload_len(code)?;
+                check_fits(len, max)?;
+                len
+            }
+        };
+        put_packet(dst, TO_CONTAINER_MAGIC, reserve, max, |w| {
+            self.write_payload(w, code)
+        });
+        Ok(())
+    }
+
+    /// At least the payload length: every header name counted as a string. `usize::MAX`
+    /// for a name that cannot be sent as a string (see [`header_len`]).
+    #[inline]
+    fn len_bound(&self, method_code: Option<u8>) -> usize {
+        let s = |v: &S| v.as_ref().len() + 3;
+        let mut len = 2 + 2 + 1 + 2 + 1; // type, method, port, is_ssl, num_headers, ARE_DONE
+        len += s(&self.protocol) + s(&self.req_uri) + s(&self.remote_addr) + s(&self.server_name);
+        len += self.remote_host.as_ref().map_or(2, s);
+        for (name, value) in &self.headers {
+            if name.as_ref().len() >> 8 == 0xA0 {
+                return usize::MAX;
+            }
+            len += s(name) + s(value);
+        }
+        for a in &self.attributes {
+            len += 1 + match a {
+                Attribute::ReqAttribute { name, value } => s(name) + s(value),
+                Attribute::SslKeySize(_) => 2,
+                _ => a.as_string().map_or(0, |(_, _, v)| v.len() + 3),
+            };
+        }
+        if method_code.is_none() {
+            len += 1 + self.method.as_str().len() + 3;
+        }
+        len
     }
 
     /// The payload length, checking every field on the way: nothing is written unless the
@@ -247,7 +284,43 @@ pub(crate) fn write_header(w: &mut Writer<'_>, dir: Direction, name: &[u8], valu
     w.string(value);
 }
 
-/// Reads `count` headers; shared with SEND_HEADERS.
+/// A header name as found on the wire: one of the coded names of its direction, or a
+/// string (the range of its bytes in the payload).
+#[derive(Clone, Debug)]
+pub(crate) enum RawName {
+    Coded(&'static str),
+    Text(Range<usize>),
+}
+
+/// Reads one header: name (code or string) and the range of its value.
+#[inline(always)]
+pub(crate) fn read_header(
+    r: &mut Reader<'_>,
+    dir: Direction,
+) -> Result<(RawName, Range<usize>), DecodeError> {
+    let offset = r.pos();
+    let peek = r.peek_u16("header name")?;
+    let name = if peek >> 8 == 0xA0 {
+        r.u16("header name")?;
+        let name = dir
+            .name_for(peek as u8)
+            .ok_or(DecodeError::UnknownHeaderCode { code: peek, offset })?;
+        RawName::Coded(name)
+    } else {
+        RawName::Text(r.string("header name")?)
+    };
+    Ok((name, r.string("header value")?))
+}
+
+/// The name a decoded header is given: a coded name sent as a string (mod_jk does this for
+/// Accept-Language) comes out the same as its code would, lower case, so a decoded message
+/// re-encodes to itself.
+#[inline]
+pub(crate) fn canonical_name(dir: Direction, name: &[u8]) -> Option<&'static str> {
+    dir.code_for(name).and_then(|c| dir.name_for(c))
+}
+
+/// Reads `num_headers` and that many headers; shared with SEND_HEADERS.
 pub(crate) fn read_headers<S, P: Source<S>>(
     r: &mut Reader<'_>,
     src: &P,
@@ -261,121 +334,142 @@ pub(crate) fn read_headers<S, P: Source<S>>(
         if r.remaining() == 0 {
             return Err(DecodeError::HeaderCount { declared, found });
         }
-        let offset = r.pos();
-        let peek = r.peek_u16("header name")?;
-        let name = if peek >> 8 == 0xA0 {
-            r.u16("header name")?;
-            let name = dir
-                .name_for(peek as u8)
-                .ok_or(DecodeError::UnknownHeaderCode { code: peek, offset })?;
-            P::from_static(name.as_bytes())
-        } else {
-            let range = r.string("header name")?;
-            // A coded name sent as a string (mod_jk does this for Accept-Language) comes out
-            // the same as its code would, so a decoded message re-encodes to itself.
-            match dir
-                .code_for(&r.buf()[range.clone()])
-                .and_then(|c| dir.name_for(c))
-            {
+        let (name, value) = read_header(r, dir)?;
+        let name = match name {
+            RawName::Coded(name) => P::from_static(name.as_bytes()),
+            RawName::Text(range) => match canonical_name(dir, &r.buf()[range.clone()]) {
                 Some(name) => P::from_static(name.as_bytes()),
                 None => src.slice(range),
-            }
+            },
         };
-        let value = src.slice(r.string("header value")?);
-        headers.push((name, value));
+        headers.push((name, src.slice(value)));
     }
     Ok(headers)
+}
+
+/// An attribute as found on the wire, with the ranges of its strings in the payload.
+#[derive(Clone, Debug)]
+pub(crate) enum RawAttribute {
+    /// One of the attributes whose value is one string.
+    Text(u8, Range<usize>),
+    ReqAttribute(Range<usize>, Range<usize>),
+    SslKeySize(u16),
+    /// `0x0D`: folded into the method by the decoders, never an [`Attribute`].
+    StoredMethod(Range<usize>),
+    /// `0xFF`: the end of the list.
+    Done,
+}
+
+/// Reads one attribute (or the terminator).
+#[inline(always)]
+pub(crate) fn read_attribute(r: &mut Reader<'_>) -> Result<RawAttribute, DecodeError> {
+    let offset = r.pos();
+    let code = r.u8("attribute code")?;
+    Ok(match code {
+        attr::ARE_DONE => RawAttribute::Done,
+        attr::REQ_ATTRIBUTE => RawAttribute::ReqAttribute(
+            r.string("req_attribute name")?,
+            r.string("req_attribute value")?,
+        ),
+        attr::SSL_KEY_SIZE => RawAttribute::SslKeySize(r.u16("ssl_key_size")?),
+        attr::STORED_METHOD => RawAttribute::StoredMethod(r.string("stored_method")?),
+        attr::CONTEXT..=attr::SSL_SESSION | attr::SECRET => {
+            RawAttribute::Text(code, r.string(attribute_field(code))?)
+        }
+        code => return Err(DecodeError::UnknownAttribute { code, offset }),
+    })
+}
+
+/// The field name of a one-string attribute, for errors.
+fn attribute_field(code: u8) -> Field {
+    match code {
+        attr::CONTEXT => "context",
+        attr::SERVLET_PATH => "servlet_path",
+        attr::REMOTE_USER => "remote_user",
+        attr::AUTH_TYPE => "auth_type",
+        attr::QUERY_STRING => "query_string",
+        attr::ROUTE => "route",
+        attr::SSL_CERT => "ssl_cert",
+        attr::SSL_CIPHER => "ssl_cipher",
+        attr::SSL_SESSION => "ssl_session",
+        _ => "secret",
+    }
+}
+
+impl RawAttribute {
+    /// The attribute, its strings made by `slice`; `None` for the stored method and the
+    /// terminator.
+    #[inline]
+    pub(crate) fn to_attribute<S>(
+        &self,
+        slice: impl Fn(Range<usize>) -> S,
+    ) -> Option<Attribute<S>> {
+        Some(match self {
+            Self::Text(code, v) => {
+                let v = slice(v.clone());
+                match *code {
+                    attr::CONTEXT => Attribute::Context(v),
+                    attr::SERVLET_PATH => Attribute::ServletPath(v),
+                    attr::REMOTE_USER => Attribute::RemoteUser(v),
+                    attr::AUTH_TYPE => Attribute::AuthType(v),
+                    attr::QUERY_STRING => Attribute::QueryString(v),
+                    attr::ROUTE => Attribute::Route(v),
+                    attr::SSL_CERT => Attribute::SslCert(v),
+                    attr::SSL_CIPHER => Attribute::SslCipher(v),
+                    attr::SSL_SESSION => Attribute::SslSession(v),
+                    _ => Attribute::Secret(v),
+                }
+            }
+            Self::ReqAttribute(name, value) => Attribute::ReqAttribute {
+                name: slice(name.clone()),
+                value: slice(value.clone()),
+            },
+            Self::SslKeySize(bits) => Attribute::SslKeySize(*bits),
+            Self::StoredMethod(_) | Self::Done => return None,
+        })
+    }
 }
 
 impl ForwardRequest<Bytes> {
     /// Decodes a Forward Request from a packet payload (the bytes after the 4-byte header,
     /// starting with the type byte 2). String fields are slices of `payload`: nothing is
     /// copied.
+    ///
+    /// Each field is its own `Bytes`; [`ForwardRequestPacket::decode`] is the cheaper way
+    /// to receive one, reading the fields in place.
     pub fn decode(payload: Bytes) -> Result<Self, DecodeError> {
-        decode_from(&payload, &payload)
+        ForwardRequestPacket::decode(payload).map(|p| p.to_forward_request())
     }
 }
 
 impl<'a> ForwardRequest<&'a [u8]> {
-    /// Decodes a Forward Request from a payload, borrowing its fields: the fastest way to
-    /// inspect one without taking ownership.
+    /// Decodes a Forward Request from a payload, borrowing its fields.
     pub fn parse(payload: &'a [u8]) -> Result<Self, DecodeError> {
-        decode_from(payload, &payload)
+        Layout::scan(payload).map(|layout| layout.to_forward_request(payload))
     }
 }
 
-fn decode_from<S, P: Source<S>>(payload: &[u8], src: &P) -> Result<ForwardRequest<S>, DecodeError> {
-    let mut r = Reader::new(payload);
-    let kind = r.u8("message type")?;
-    if kind != codes::msg::FORWARD_REQUEST {
-        return Err(DecodeError::UnknownMessageType { code: kind });
-    }
-    let method_code = r.u8("method")?;
-    let coded_method = match method_code {
-        codes::STORED_METHOD => None,
-        code => Some(codes::method_for_code(code).ok_or(DecodeError::InvalidMethod { code })?),
-    };
-    let protocol = src.slice(r.string("protocol")?);
-    let req_uri = src.slice(r.string("req_uri")?);
-    let remote_addr = src.slice(r.string("remote_addr")?);
-    let remote_host = r.opt_string("remote_host")?.map(|x| src.slice(x));
-    let server_name = src.slice(r.string("server_name")?);
-    let server_port = r.u16("server_port")?;
-    let is_ssl = r.bool("is_ssl")?;
-    let headers = read_headers(&mut r, src, Direction::Request)?;
-
-    let mut attributes = Vec::new();
-    let mut stored_method = None;
-    loop {
-        let offset = r.pos();
-        let code = r.u8("attribute code")?;
-        let a = match code {
-            attr::ARE_DONE => break,
-            attr::CONTEXT => Attribute::Context(src.slice(r.string("context")?)),
-            attr::SERVLET_PATH => Attribute::ServletPath(src.slice(r.string("servlet_path")?)),
-            attr::REMOTE_USER => Attribute::RemoteUser(src.slice(r.string("remote_user")?)),
-            attr::AUTH_TYPE => Attribute::AuthType(src.slice(r.string("auth_type")?)),
-            attr::QUERY_STRING => Attribute::QueryString(src.slice(r.string("query_string")?)),
-            attr::ROUTE => Attribute::Route(src.slice(r.string("route")?)),
-            attr::SSL_CERT => Attribute::SslCert(src.slice(r.string("ssl_cert")?)),
-            attr::SSL_CIPHER => Attribute::SslCipher(src.slice(r.string("ssl_cipher")?)),
-            attr::SSL_SESSION => Attribute::SslSession(src.slice(r.string("ssl_session")?)),
-            attr::REQ_ATTRIBUTE => Attribute::ReqAttribute {
-                name: src.slice(r.string("req_attribute name")?),
-                value: src.slice(r.string("req_attribute value")?),
+impl<S: AsRef<[u8]>> Attribute<S> {
+    /// The same attribute, borrowing its strings.
+    pub fn as_bytes(&self) -> Attribute<&[u8]> {
+        match self {
+            Self::Context(v) => Attribute::Context(v.as_ref()),
+            Self::ServletPath(v) => Attribute::ServletPath(v.as_ref()),
+            Self::RemoteUser(v) => Attribute::RemoteUser(v.as_ref()),
+            Self::AuthType(v) => Attribute::AuthType(v.as_ref()),
+            Self::QueryString(v) => Attribute::QueryString(v.as_ref()),
+            Self::Route(v) => Attribute::Route(v.as_ref()),
+            Self::SslCert(v) => Attribute::SslCert(v.as_ref()),
+            Self::SslCipher(v) => Attribute::SslCipher(v.as_ref()),
+            Self::SslSession(v) => Attribute::SslSession(v.as_ref()),
+            Self::ReqAttribute { name, value } => Attribute::ReqAttribute {
+                name: name.as_ref(),
+                value: value.as_ref(),
             },
-            attr::SSL_KEY_SIZE => Attribute::SslKeySize(r.u16("ssl_key_size")?),
-            attr::SECRET => Attribute::Secret(src.slice(r.string("secret")?)),
-            attr::STORED_METHOD => {
-                let name = r.string("stored_method")?;
-                if stored_method.is_some() || coded_method.is_some() {
-                    return Err(DecodeError::InvalidMethod { code: method_code });
-                }
-                let method = Method::from_bytes(&payload[name])
-                    .map_err(|_| DecodeError::InvalidMethod { code: method_code })?;
-                stored_method = Some(method);
-                continue;
-            }
-            code => return Err(DecodeError::UnknownAttribute { code, offset }),
-        };
-        attributes.push(a);
+            Self::SslKeySize(bits) => Attribute::SslKeySize(*bits),
+            Self::Secret(v) => Attribute::Secret(v.as_ref()),
+        }
     }
-    r.finish()?;
-    let method = coded_method
-        .or(stored_method)
-        .ok_or(DecodeError::InvalidMethod { code: method_code })?;
-    Ok(ForwardRequest {
-        method,
-        protocol,
-        req_uri,
-        remote_addr,
-        remote_host,
-        server_name,
-        server_port,
-        is_ssl,
-        headers,
-        attributes,
-    })
 }
 
 impl<S: AsRef<[u8]>> Attribute<S> {

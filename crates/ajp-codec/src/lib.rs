@@ -27,6 +27,8 @@
 //! * One type per message: [`ForwardRequest`] (with its [`Attribute`]s),
 //!   [`SendHeaders`], [`BodyChunk`], [`GetBodyChunk`], [`EndResponse`]; CPING, CPONG and
 //!   SHUTDOWN are unit variants of [`ProxyMessage`] and [`ContainerMessage`].
+//! * [`ForwardRequestPacket`]: a Forward Request as a container receives it, checked in
+//!   one pass and read in place (no allocation, no reference count per field).
 //! * [`ProxyCodec`] for the proxy side, [`ContainerCodec`] for the container side.
 //! * No I/O: plug the codecs into `tokio_util::codec::Framed`, or call `encode`/`decode` on the
 //!   message types directly.
@@ -99,6 +101,7 @@ mod error;
 mod forward_request;
 mod message;
 mod packet;
+mod received;
 mod send_headers;
 mod wire;
 
@@ -109,6 +112,7 @@ pub use error::{DecodeError, EncodeError, Field};
 pub use forward_request::{Attribute, ForwardRequest};
 pub use message::{ContainerMessage, ProxyMessage};
 pub use packet::{HEADER_LEN, InvalidPacketSize, PacketSize, TO_CONTAINER_MAGIC, TO_PROXY_MAGIC};
+pub use received::{Attributes, ForwardRequestPacket, Headers};
 pub use send_headers::SendHeaders;
 
 /// The method names with an AJP13 method code, in code order (code = index + 1). Any other

@@ -10,13 +10,18 @@ use crate::control::{EndResponse, GetBodyChunk};
 use crate::error::{DecodeError, EncodeError};
 use crate::forward_request::ForwardRequest;
 use crate::packet::{PacketSize, TO_CONTAINER_MAGIC, TO_PROXY_MAGIC};
+use crate::received::ForwardRequestPacket;
 use crate::send_headers::SendHeaders;
 
 /// A message the proxy sends to the container (magic `0x12 0x34`).
+///
+/// `F` is the type of a request head: a [`ForwardRequest`] to encode, or a
+/// [`ForwardRequestPacket`] as [`ContainerCodec`](crate::ContainerCodec) decodes it (read in
+/// place, see there why).
 #[derive(Clone, PartialEq, Eq)]
-pub enum ProxyMessage<S = Bytes> {
+pub enum ProxyMessage<S = Bytes, F = ForwardRequest<S>> {
     /// FORWARD_REQUEST (2): a request head.
-    ForwardRequest(ForwardRequest<S>),
+    ForwardRequest(F),
     /// A request body packet (no type byte). Empty data marks the end of the body.
     Body(BodyChunk<S>),
     /// CPING (10): "are you alive?" — answered with [`ContainerMessage::CPong`].
@@ -43,6 +48,26 @@ pub enum ContainerMessage<S = Bytes> {
 impl<S> From<ForwardRequest<S>> for ProxyMessage<S> {
     fn from(m: ForwardRequest<S>) -> Self {
         Self::ForwardRequest(m)
+    }
+}
+
+impl From<ForwardRequestPacket> for ProxyMessage<Bytes, ForwardRequestPacket> {
+    fn from(m: ForwardRequestPacket) -> Self {
+        Self::ForwardRequest(m)
+    }
+}
+
+/// The plain form of a received message: a received head becomes a [`ForwardRequest`]
+/// whose fields are slices of the packet. (To compare a received message with a plain
+/// one, convert it: `ProxyMessage::from(received) == plain`.)
+impl From<ProxyMessage<Bytes, ForwardRequestPacket>> for ProxyMessage<Bytes> {
+    fn from(m: ProxyMessage<Bytes, ForwardRequestPacket>) -> Self {
+        match m {
+            ProxyMessage::ForwardRequest(p) => Self::ForwardRequest(p.to_forward_request()),
+            ProxyMessage::Body(b) => Self::Body(b),
+            ProxyMessage::CPing => Self::CPing,
+            ProxyMessage::Shutdown => Self::Shutdown,
+        }
     }
 }
 
@@ -75,28 +100,24 @@ fn put_small(dst: &mut BytesMut, magic: [u8; 2], payload: &[u8]) {
 impl<S: AsRef<[u8]>> ProxyMessage<S> {
     /// Appends this message as one packet to `dst`. On error `dst` is unchanged.
     pub fn encode(&self, dst: &mut BytesMut, packet_size: PacketSize) -> Result<(), EncodeError> {
-        match self {
-            Self::ForwardRequest(m) => m.encode(dst, packet_size),
-            Self::Body(b) => encode_request_body(b.data.as_ref(), dst, packet_size),
-            Self::CPing => {
-                put_small(dst, TO_CONTAINER_MAGIC, &[msg::CPING]);
-                Ok(())
-            }
-            Self::Shutdown => {
-                put_small(dst, TO_CONTAINER_MAGIC, &[msg::SHUTDOWN]);
-                Ok(())
-            }
-        }
+        self.encode_with(dst, packet_size, |m, dst| m.encode(dst, packet_size))
     }
 }
 
-impl ProxyMessage<Bytes> {
+impl ProxyMessage<Bytes, ForwardRequestPacket> {
+    /// Appends this message as one packet to `dst` (a received head as it came). On error
+    /// `dst` is unchanged.
+    pub fn encode(&self, dst: &mut BytesMut, packet_size: PacketSize) -> Result<(), EncodeError> {
+        self.encode_with(dst, packet_size, |m, dst| m.encode(dst, packet_size))
+    }
+
     /// Decodes a message (not a body packet) from a payload.
+    #[inline]
     pub fn decode(payload: Bytes) -> Result<Self, DecodeError> {
         match payload.first() {
             None => Err(DecodeError::EmptyMessage),
             Some(&msg::FORWARD_REQUEST) => {
-                ForwardRequest::decode(payload).map(Self::ForwardRequest)
+                ForwardRequestPacket::decode(payload).map(Self::ForwardRequest)
             }
             Some(&code @ (msg::CPING | msg::SHUTDOWN)) => {
                 if payload.len() > 1 {
@@ -112,6 +133,28 @@ impl ProxyMessage<Bytes> {
                 })
             }
             Some(&code) => Err(DecodeError::UnknownMessageType { code }),
+        }
+    }
+}
+
+impl<S: AsRef<[u8]>, F> ProxyMessage<S, F> {
+    fn encode_with(
+        &self,
+        dst: &mut BytesMut,
+        packet_size: PacketSize,
+        head: impl FnOnce(&F, &mut BytesMut) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
+        match self {
+            Self::ForwardRequest(m) => head(m, dst),
+            Self::Body(b) => encode_request_body(b.data.as_ref(), dst, packet_size),
+            Self::CPing => {
+                put_small(dst, TO_CONTAINER_MAGIC, &[msg::CPING]);
+                Ok(())
+            }
+            Self::Shutdown => {
+                put_small(dst, TO_CONTAINER_MAGIC, &[msg::SHUTDOWN]);
+                Ok(())
+            }
         }
     }
 }
@@ -192,7 +235,7 @@ impl ContainerMessage<Bytes> {
     }
 }
 
-impl<S: AsRef<[u8]>> fmt::Debug for ProxyMessage<S> {
+impl<S: AsRef<[u8]>, F: fmt::Debug> fmt::Debug for ProxyMessage<S, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ForwardRequest(m) => m.fmt(f),

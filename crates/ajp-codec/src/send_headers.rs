@@ -13,7 +13,7 @@ use crate::codes::{Direction, msg};
 use crate::error::{DecodeError, EncodeError};
 use crate::forward_request::{Text, header_len, read_headers, write_header};
 use crate::packet::{PacketSize, TO_PROXY_MAGIC};
-use crate::wire::{Reader, Source, opt_string_len, put_packet};
+use crate::wire::{Reader, Source, check_fits, opt_string_len, put_packet};
 
 /// The response head a container sends.
 ///
@@ -81,7 +81,9 @@ fn put_packet_headers<S: AsRef<[u8]>>(
     for (name, value) in &h.headers {
         len += header_len(Direction::Response, name.as_ref(), value.as_ref())?;
     }
-    put_packet(dst, TO_PROXY_MAGIC, len, packet_size.max_payload(), |w| {
+    let max = packet_size.max_payload();
+    check_fits(len, max)?;
+    put_packet(dst, TO_PROXY_MAGIC, len, max, |w| {
         w.u8(msg::SEND_HEADERS);
         w.u16(h.status);
         w.opt_string(h.message.as_ref().map(AsRef::as_ref));
@@ -89,7 +91,8 @@ fn put_packet_headers<S: AsRef<[u8]>>(
         for (name, value) in &h.headers {
             write_header(w, Direction::Response, name.as_ref(), value.as_ref());
         }
-    })
+    });
+    Ok(())
 }
 
 impl SendHeaders<Bytes> {

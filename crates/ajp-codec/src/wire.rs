@@ -26,6 +26,11 @@ impl<'a> Reader<'a> {
         Self { buf, pos: 0 }
     }
 
+    /// A reader of `buf` starting at `pos`.
+    pub(crate) fn at(buf: &'a [u8], pos: usize) -> Self {
+        Self { buf, pos }
+    }
+
     pub(crate) fn buf(&self) -> &'a [u8] {
         self.buf
     }
@@ -38,25 +43,26 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
+    #[inline(always)]
     pub(crate) fn u8(&mut self, field: Field) -> Result<u8, DecodeError> {
-        let b = *self.buf.get(self.pos).ok_or(DecodeError::Truncated {
-            field,
-            offset: self.pos,
-        })?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    pub(crate) fn peek_u16(&self, field: Field) -> Result<u16, DecodeError> {
-        match self.buf.get(self.pos..self.pos + 2) {
-            Some(b) => Ok(u16::from_be_bytes([b[0], b[1]])),
-            None => Err(DecodeError::Truncated {
-                field,
-                offset: self.pos,
-            }),
+        match self.buf.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                Ok(b)
+            }
+            None => Err(truncated(field, self.pos)),
         }
     }
 
+    #[inline(always)]
+    pub(crate) fn peek_u16(&self, field: Field) -> Result<u16, DecodeError> {
+        match self.buf.get(self.pos..self.pos + 2) {
+            Some(&[hi, lo]) => Ok(u16::from_be_bytes([hi, lo])),
+            _ => Err(truncated(field, self.pos)),
+        }
+    }
+
+    #[inline(always)]
     pub(crate) fn u16(&mut self, field: Field) -> Result<u16, DecodeError> {
         let v = self.peek_u16(field)?;
         self.pos += 2;
@@ -73,6 +79,7 @@ impl<'a> Reader<'a> {
 
     /// A nullable string: `None` for `0xFFFF`, otherwise the range of its bytes (NUL
     /// excluded) within the payload.
+    #[inline(always)]
     pub(crate) fn opt_string(&mut self, field: Field) -> Result<Option<Range<usize>>, DecodeError> {
         let offset = self.pos;
         let len = self.u16(field)?;
@@ -83,17 +90,20 @@ impl<'a> Reader<'a> {
         let end = start + len as usize;
         // The NUL must be present and be the byte right after the string.
         if self.buf.get(end) != Some(&0) {
-            return Err(DecodeError::BadString { field, offset });
+            return Err(bad_string(field, offset));
         }
         self.pos = end + 1;
         Ok(Some(start..end))
     }
 
     /// A string that must not be null.
+    #[inline(always)]
     pub(crate) fn string(&mut self, field: Field) -> Result<Range<usize>, DecodeError> {
         let offset = self.pos;
-        self.opt_string(field)?
-            .ok_or(DecodeError::UnexpectedNull { field, offset })
+        match self.opt_string(field)? {
+            Some(range) => Ok(range),
+            None => Err(unexpected_null(field, offset)),
+        }
     }
 
     /// Fails unless every byte has been read.
@@ -106,6 +116,27 @@ impl<'a> Reader<'a> {
             }),
         }
     }
+}
+
+// Errors are built out of line: the checks above stay small enough to inline into the
+// loops that read every header of every request.
+
+#[cold]
+#[inline(never)]
+fn truncated(field: Field, offset: usize) -> DecodeError {
+    DecodeError::Truncated { field, offset }
+}
+
+#[cold]
+#[inline(never)]
+fn bad_string(field: Field, offset: usize) -> DecodeError {
+    DecodeError::BadString { field, offset }
+}
+
+#[cold]
+#[inline(never)]
+fn unexpected_null(field: Field, offset: usize) -> DecodeError {
+    DecodeError::UnexpectedNull { field, offset }
 }
 
 /// Turns ranges of a payload into the string type of a decoded message: `Bytes` slices
@@ -156,8 +187,9 @@ pub(crate) fn opt_string_len(field: Field, s: Option<&[u8]>) -> Result<usize, En
     s.map_or(Ok(2), |s| string_len(field, s))
 }
 
-/// Writes primitives into a slice sized beforehand (by the `*_len` functions), so that
-/// encoding is a length pass, one `resize` of the destination, and plain copies.
+/// Writes primitives into a slice of the destination made ready beforehand, so that
+/// encoding is plain copies. (`BufMut` on `BytesMut` checks capacity and calls out of line
+/// for every put, which costs more than the copies here.)
 #[derive(Debug)]
 pub(crate) struct Writer<'a> {
     buf: &'a mut [u8],
@@ -165,25 +197,26 @@ pub(crate) struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn u8(&mut self, v: u8) {
         self.buf[self.pos] = v;
         self.pos += 1;
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn u16(&mut self, v: u16) {
-        self.bytes(&v.to_be_bytes());
+        self.buf[self.pos..self.pos + 2].copy_from_slice(&v.to_be_bytes());
+        self.pos += 2;
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.buf[self.pos..self.pos + b.len()].copy_from_slice(b);
         self.pos += b.len();
     }
 
     /// An AJP string whose length was checked by [`string_len`].
-    #[inline]
+    #[inline(always)]
     pub(crate) fn string(&mut self, s: &[u8]) {
         self.u16(s.len() as u16);
         self.bytes(s);
@@ -191,7 +224,7 @@ impl Writer<'_> {
     }
 
     /// A nullable AJP string whose length was checked by [`opt_string_len`].
-    #[inline]
+    #[inline(always)]
     pub(crate) fn opt_string(&mut self, s: Option<&[u8]>) {
         match s {
             Some(s) => self.string(s),
@@ -200,32 +233,41 @@ impl Writer<'_> {
     }
 }
 
-/// Appends one packet of a payload of `payload_len` bytes (as computed by a length pass)
-/// that `write` fills in. A payload over `max_payload` is [`EncodeError::TooLarge`] and
-/// leaves `dst` untouched.
+/// Appends one packet whose payload `write` writes into `room` bytes made ready for it
+/// (its exact length, or a bound on it); the length field is filled in afterwards, and
+/// unused room given back. The caller has checked that the payload fits `max_payload`.
 #[inline]
 pub(crate) fn put_packet(
     dst: &mut BytesMut,
     magic: [u8; 2],
-    payload_len: usize,
+    room: usize,
     max_payload: usize,
     write: impl FnOnce(&mut Writer<'_>),
-) -> Result<(), EncodeError> {
-    if payload_len > max_payload {
-        return Err(EncodeError::TooLarge {
-            len: payload_len,
-            max: max_payload,
-        });
-    }
+) {
+    use crate::packet::HEADER_LEN;
     let start = dst.len();
-    dst.resize(start + crate::packet::HEADER_LEN + payload_len, 0);
+    dst.resize(start + HEADER_LEN + room, 0);
     let mut w = Writer {
         buf: &mut dst[start..],
         pos: 0,
     };
     w.bytes(&magic);
-    w.u16(payload_len as u16);
+    w.u16(0);
     write(&mut w);
-    debug_assert_eq!(w.pos, crate::packet::HEADER_LEN + payload_len);
+    let len = w.pos - HEADER_LEN;
+    debug_assert!(len <= max_payload);
+    dst[start + 2..start + HEADER_LEN].copy_from_slice(&(len as u16).to_be_bytes());
+    dst.truncate(start + HEADER_LEN + len);
+}
+
+/// [`EncodeError::TooLarge`] unless a payload of `len` bytes fits `max_payload`.
+#[inline]
+pub(crate) fn check_fits(len: usize, max_payload: usize) -> Result<(), EncodeError> {
+    if len > max_payload {
+        return Err(EncodeError::TooLarge {
+            len,
+            max: max_payload,
+        });
+    }
     Ok(())
 }

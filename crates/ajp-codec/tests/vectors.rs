@@ -59,6 +59,12 @@ fn proxy_stream(bytes: &[u8]) -> Vec<(Bytes, ProxyMessage)> {
             .expect("valid proxy stream")
             .expect("whole packets only");
         let used = before.len() - buf.len();
+        // The plain form, whose encoding is compared with the peers'; the packet read in
+        // place must hold the same request.
+        if let ProxyMessage::ForwardRequest(head) = &m {
+            assert_eq!(head, &head.to_forward_request());
+        }
+        let m: ProxyMessage = m.into();
         match &m {
             ProxyMessage::ForwardRequest(_) => in_body = true,
             ProxyMessage::Body(b) if b.data.is_empty() => in_body = false,

@@ -66,9 +66,16 @@ fn request_body_data_and_request_strings_share_the_read_buffer() {
     let Some(ProxyMessage::ForwardRequest(head)) = codec.decode(&mut buf).unwrap() else {
         panic!("expected FORWARD_REQUEST");
     };
-    assert!(inside(&area, &head.req_uri));
-    assert!(inside(&area, &head.headers[1].0), "x-trace name");
-    assert!(inside(&area, &head.headers[1].1), "x-trace value");
+    assert!(inside(&area, head.payload()), "the head was copied");
+    assert!(inside(&area, &head.share(head.req_uri())));
+    let (name, value) = head.headers().nth(1).unwrap();
+    assert!(inside(&area, &head.share(name)), "x-trace name");
+    assert!(inside(&area, &head.share(value)), "x-trace value");
+    // Its plain form shares the buffer too.
+    let plain = head.to_forward_request();
+    assert!(inside(&area, &plain.req_uri));
+    assert!(inside(&area, &plain.headers[1].0), "x-trace name");
+    assert!(inside(&area, &plain.headers[1].1), "x-trace value");
     codec.expect_body();
     let Some(ProxyMessage::Body(chunk)) = codec.decode(&mut buf).unwrap() else {
         panic!("expected a body packet");

@@ -116,7 +116,7 @@ async fn exchange<I, S, B>(
     framed: &mut Io<I>,
     service: &mut S,
     config: &Config,
-    fr: ajp_codec::ForwardRequest,
+    fr: ajp_codec::ForwardRequestPacket,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<bool, Error>
 where

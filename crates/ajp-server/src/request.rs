@@ -1,7 +1,7 @@
 //! Forward Request → `http::Request`, with Tomcat's checks. Pure: no I/O.
 
-use ajp_codec::{Attribute, ForwardRequest};
-use bytes::{Bytes, BytesMut};
+use ajp_codec::{Attribute, ForwardRequestPacket};
+use bytes::BytesMut;
 use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
 use http::{Request, StatusCode, Uri, Version};
 
@@ -29,44 +29,46 @@ pub(crate) struct Head {
     pub(crate) content_length: Option<u64>,
 }
 
-pub(crate) fn convert(fr: ForwardRequest, config: &Config) -> Result<Head, Refusal> {
+pub(crate) fn convert(fr: ForwardRequestPacket, config: &Config) -> Result<Head, Refusal> {
+    let share = |part: &[u8]| fr.share(part);
     let mut info = ProxyInfo {
-        remote_addr: fr.remote_addr,
-        remote_host: fr.remote_host,
-        server_name: fr.server_name,
-        server_port: fr.server_port,
-        is_ssl: fr.is_ssl,
+        remote_addr: share(fr.remote_addr()),
+        remote_host: fr.remote_host().map(share),
+        server_name: share(fr.server_name()),
+        server_port: fr.server_port(),
+        is_ssl: fr.is_ssl(),
         ..ProxyInfo::default()
     };
     let mut tls = TlsInfo::default();
     let mut query = None;
     let mut secret_ok = config.secret.is_none();
-    for a in fr.attributes {
+    for a in fr.attributes() {
         match a {
             Attribute::Secret(s) => {
                 if let Some(expected) = &config.secret {
-                    secret_ok = secret_matches(expected, &s);
+                    secret_ok = secret_matches(expected, s);
                 }
             }
             // Read and discarded by Tomcat too.
             Attribute::Context(_) | Attribute::ServletPath(_) => {}
-            Attribute::RemoteUser(u) => info.remote_user = Some(u),
-            Attribute::AuthType(t) => info.auth_type = Some(t),
+            Attribute::RemoteUser(u) => info.remote_user = Some(share(u)),
+            Attribute::AuthType(t) => info.auth_type = Some(share(t)),
             Attribute::QueryString(q) => query = Some(q),
-            Attribute::Route(r) => info.route = Some(r),
-            Attribute::SslCert(c) => tls.cert = Some(c),
-            Attribute::SslCipher(c) => tls.cipher = Some(c),
-            Attribute::SslSession(s) => tls.session = Some(s),
+            Attribute::Route(r) => info.route = Some(share(r)),
+            Attribute::SslCert(c) => tls.cert = Some(share(c)),
+            Attribute::SslCipher(c) => tls.cipher = Some(share(c)),
+            Attribute::SslSession(s) => tls.session = Some(share(s)),
             Attribute::SslKeySize(k) => tls.key_size = Some(k),
             Attribute::ReqAttribute { name, value } => {
-                if !config.allow.allows(&name) {
+                if !config.allow.allows(name) {
                     tracing::warn!(
-                        name = %String::from_utf8_lossy(&name),
+                        name = %String::from_utf8_lossy(name),
                         "AJP request attribute not on the allow-list: 403"
                     );
                     return Err(refuse(StatusCode::FORBIDDEN, "attribute not allowed"));
                 }
-                match &name[..] {
+                let value = share(value);
+                match name {
                     b"AJP_REMOTE_PORT" => {
                         info.remote_port = std::str::from_utf8(&value)
                             .ok()
@@ -76,7 +78,7 @@ pub(crate) fn convert(fr: ForwardRequest, config: &Config) -> Result<Head, Refus
                     b"AJP_SSL_PROTOCOL" => tls.protocol = Some(value.clone()),
                     _ => {}
                 }
-                info.attributes.push((name, value));
+                info.attributes.push((share(name), value));
             }
         }
     }
@@ -87,12 +89,12 @@ pub(crate) fn convert(fr: ForwardRequest, config: &Config) -> Result<Head, Refus
     }
     info.tls = tls;
 
-    if fr.headers.len() > config.max_headers {
+    if fr.num_headers() > config.max_headers {
         return Err(refuse(StatusCode::BAD_REQUEST, "too many headers"));
     }
-    let uri = build_uri(&fr.req_uri, query.as_ref())
-        .ok_or(refuse(StatusCode::BAD_REQUEST, "invalid request URI"))?;
-    let version = match &fr.protocol[..] {
+    let uri =
+        build_uri(&fr, query).ok_or(refuse(StatusCode::BAD_REQUEST, "invalid request URI"))?;
+    let version = match fr.protocol() {
         b"HTTP/1.0" => Version::HTTP_10,
         b"HTTP/2" | b"HTTP/2.0" => Version::HTTP_2,
         b"HTTP/0.9" => Version::HTTP_09,
@@ -100,16 +102,16 @@ pub(crate) fn convert(fr: ForwardRequest, config: &Config) -> Result<Head, Refus
     };
 
     let mut request = Request::new(());
-    *request.method_mut() = fr.method;
+    *request.method_mut() = fr.method().clone();
     *request.uri_mut() = uri;
     *request.version_mut() = version;
     let headers = request.headers_mut();
-    headers.reserve(fr.headers.len());
+    headers.reserve(fr.num_headers());
     let mut content_length = None;
-    for (name, value) in fr.headers {
-        let name = HeaderName::from_bytes(&name)
+    for (name, value) in fr.headers() {
+        let name = HeaderName::from_bytes(name)
             .map_err(|_| refuse(StatusCode::BAD_REQUEST, "invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(value)
+        let value = HeaderValue::from_maybe_shared(share(value))
             .map_err(|_| refuse(StatusCode::BAD_REQUEST, "invalid header value"))?;
         if name == CONTENT_LENGTH {
             // Tomcat: a second Content-Length, or one that is not a number, is a 400.
@@ -133,8 +135,9 @@ pub(crate) fn convert(fr: ForwardRequest, config: &Config) -> Result<Head, Refus
 }
 
 /// `req_uri` + `?` + query as an origin-form URI, like hyper gives a server.
-fn build_uri(path: &Bytes, query: Option<&Bytes>) -> Option<Uri> {
-    if !path.starts_with(b"/") && path.as_ref() != b"*" {
+fn build_uri(fr: &ForwardRequestPacket, query: Option<&[u8]>) -> Option<Uri> {
+    let path = fr.req_uri();
+    if !path.starts_with(b"/") && path != b"*" {
         return None;
     }
     let uri = match query {
@@ -145,7 +148,7 @@ fn build_uri(path: &Bytes, query: Option<&Bytes>) -> Option<Uri> {
             b.extend_from_slice(q);
             b.freeze()
         }
-        None => path.clone(),
+        None => fr.share(path),
     };
     Uri::from_maybe_shared(uri).ok()
 }
@@ -153,12 +156,12 @@ fn build_uri(path: &Bytes, query: Option<&Bytes>) -> Option<Uri> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ajp_codec::PacketSize;
+    use ajp_codec::{ForwardRequest, PacketSize};
 
-    fn encode(fr: ForwardRequest<&str>) -> ForwardRequest {
+    fn encode(fr: ForwardRequest<&str>) -> ForwardRequestPacket {
         let mut buf = BytesMut::new();
         fr.encode(&mut buf, PacketSize::DEFAULT).unwrap();
-        ForwardRequest::decode(buf.split_off(4).freeze()).unwrap()
+        ForwardRequestPacket::decode(buf.split_off(4).freeze()).unwrap()
     }
 
     fn base() -> ForwardRequest<&'static str> {

@@ -12,11 +12,18 @@
 //! a few non-canonical forms and normalises them (both end-of-body forms, SEND_BODY_CHUNK
 //! without its trailing NUL, a coded header name sent as a string becomes the lower-case
 //! name and is re-encoded as its code, a stored method whose name has a code is re-encoded
-//! as that code).
+//! as that code). A received Forward Request ([`ForwardRequestPacket`]) re-encodes as it
+//! came; its plain form ([`ForwardRequestPacket::to_forward_request`]) is where the
+//! normalising happens, so that is checked too: it encodes, and decodes back equal.
 
-use ajp_codec::{ContainerCodec, ContainerMessage, PacketSize, ProxyCodec, ProxyMessage};
-use bytes::BytesMut;
+use ajp_codec::{
+    ContainerCodec, ContainerMessage, ForwardRequestPacket, PacketSize, ProxyCodec, ProxyMessage,
+};
+use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
+
+/// What a container decodes.
+pub(crate) type Received = ProxyMessage<Bytes, ForwardRequestPacket>;
 
 /// What feeding a stream to a decoder produced: the messages in order, and whether it
 /// stopped on an error.
@@ -74,7 +81,7 @@ pub(crate) fn feed_container(
     splits: &[usize],
     body_mode: &[bool],
     packet_size: PacketSize,
-) -> Outcome<ProxyMessage> {
+) -> Outcome<Received> {
     let mut codec = ContainerCodec::new(packet_size);
     let mut decoded = 0;
     feed(input, splits, |buf, eof| {
@@ -160,9 +167,29 @@ pub(crate) fn check_container_message(m: &ContainerMessage, packet_size: PacketS
     assert_eq!(first, second, "encode(decode(encode(m))) != encode(m)");
 }
 
+/// The plain form of a received head encodes, decodes back to the same request, and that
+/// encodes to the same bytes.
+fn check_plain_forward_request(head: &ForwardRequestPacket, packet_size: PacketSize) {
+    let plain = head.to_forward_request();
+    assert_eq!(head, &plain, "the plain form differs from the packet");
+    let mut first = BytesMut::new();
+    plain
+        .encode(&mut first, packet_size)
+        .unwrap_or_else(|e| panic!("plain {plain:?} does not encode: {e}"));
+    let again = ForwardRequestPacket::decode(first.clone().split_off(4).freeze())
+        .unwrap_or_else(|e| panic!("plain {plain:?} encodes to what does not decode: {e}"));
+    assert_eq!(&again, head, "the plain form encodes to another request");
+    let mut second = BytesMut::new();
+    again
+        .to_forward_request()
+        .encode(&mut second, packet_size)
+        .unwrap();
+    assert_eq!(first, second, "the plain form does not re-encode to itself");
+}
+
 /// `m` (decoded by a `ContainerCodec`, as a body packet if `body`) re-encodes, decodes back
 /// to itself in the same mode, and re-encodes to the same bytes.
-pub(crate) fn check_proxy_message(m: &ProxyMessage, body: bool, packet_size: PacketSize) {
+pub(crate) fn check_proxy_message(m: &Received, body: bool, packet_size: PacketSize) {
     assert_eq!(
         matches!(m, ProxyMessage::Body(_)),
         body,
@@ -190,4 +217,7 @@ pub(crate) fn check_proxy_message(m: &ProxyMessage, body: bool, packet_size: Pac
     let mut second = BytesMut::new();
     again.encode(&mut second, packet_size).unwrap();
     assert_eq!(first, second, "encode(decode(encode(m))) != encode(m)");
+    if let ProxyMessage::ForwardRequest(head) = m {
+        check_plain_forward_request(head, packet_size);
+    }
 }

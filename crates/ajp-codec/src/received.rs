@@ -1,0 +1,654 @@
+//! A received Forward Request: the packet, checked once, its fields read in place.
+//!
+//! A container decodes one of these per request, so it is the hot path of the container
+//! side. Giving every field its own [`Bytes`] costs two atomic operations per field
+//! (the slice, and its drop), about thirty of them for a browser's request: most of the
+//! decode. Here decoding is one pass that checks every length, code and count and notes
+//! where the fixed fields are; headers and attributes are read again, without checks that
+//! can fail, when they are iterated.
+
+use std::fmt;
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+use http::Method;
+
+use crate::codes::{self, Direction};
+use crate::error::{DecodeError, EncodeError};
+use crate::forward_request::{
+    Attribute, ForwardRequest, RawAttribute, RawName, canonical_name, read_attribute, read_header,
+};
+use crate::packet::{HEADER_LEN, PacketSize, TO_CONTAINER_MAGIC};
+use crate::wire::Reader;
+
+/// A Forward Request as a container receives it: the packet payload, validated, with its
+/// fields read in place on demand.
+///
+/// This is what [`ContainerCodec`](crate::ContainerCodec) yields. Decoding checks the whole
+/// packet (every rule [`ForwardRequest::decode`] checks), and notes where the fixed fields
+/// are; nothing is allocated and no per-field reference count is touched. Accessors
+/// borrow from the packet; [`share`](Self::share) turns a borrowed part into a [`Bytes`]
+/// sharing the packet's allocation, for the parts that must outlive it (header values in
+/// an `http::HeaderMap`, say). [`to_forward_request`](Self::to_forward_request) gives the
+/// plain [`ForwardRequest`].
+///
+/// ```
+/// use ajp_codec::{ForwardRequest, ForwardRequestPacket, PacketSize};
+/// use bytes::BytesMut;
+///
+/// let mut buf = BytesMut::new();
+/// ForwardRequest {
+///     method: http::Method::GET,
+///     protocol: "HTTP/1.1",
+///     req_uri: "/index.jsp",
+///     remote_addr: "10.0.0.7",
+///     remote_host: None,
+///     server_name: "www.example.com",
+///     server_port: 443,
+///     is_ssl: true,
+///     headers: vec![("Host", "www.example.com"), ("X-Req-Id", "abc")],
+///     attributes: vec![ajp_codec::Attribute::QueryString("a=1")],
+/// }
+/// .encode(&mut buf, PacketSize::DEFAULT)
+/// .unwrap();
+///
+/// let packet = ForwardRequestPacket::decode(buf.split_off(4).freeze()).unwrap();
+/// assert_eq!(packet.method(), http::Method::GET);
+/// assert_eq!(packet.req_uri(), b"/index.jsp");
+/// assert_eq!(packet.query_string(), Some(&b"a=1"[..]));
+/// let headers: Vec<_> = packet.headers().collect();
+/// // Coded names come out lower case; others as sent.
+/// assert_eq!(headers, [(&b"host"[..], &b"www.example.com"[..]), (b"X-Req-Id", b"abc")]);
+/// let host = packet.share(headers[0].1);
+/// assert_eq!(host, "www.example.com");
+/// ```
+#[derive(Clone)]
+pub struct ForwardRequestPacket {
+    payload: Bytes,
+    layout: Layout,
+}
+
+/// Where the parts of a valid Forward Request payload are. Offsets fit a `u16`: a payload
+/// is at most 65 532 bytes.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    method: Method,
+    protocol: Span,
+    req_uri: Span,
+    remote_addr: Span,
+    remote_host: Option<Span>,
+    server_name: Span,
+    server_port: u16,
+    is_ssl: bool,
+    num_headers: u16,
+    /// Offset of the first header.
+    headers: u16,
+    /// Offset of the first attribute.
+    attributes: u16,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: u16,
+    end: u16,
+}
+
+impl Span {
+    fn new(r: Range<usize>) -> Self {
+        // Ranges come from a payload checked to be at most `u16::MAX` long.
+        Self {
+            start: r.start as u16,
+            end: r.end as u16,
+        }
+    }
+
+    #[inline]
+    fn of(self, payload: &[u8]) -> &[u8] {
+        payload
+            .get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+}
+
+impl Layout {
+    /// Checks a whole Forward Request payload and notes where its parts are.
+    #[inline]
+    pub(crate) fn scan(payload: &[u8]) -> Result<Self, DecodeError> {
+        let max = PacketSize::MAX.max_payload();
+        if payload.len() > max {
+            return Err(DecodeError::TooLarge {
+                len: payload.len(),
+                max,
+            });
+        }
+        let mut r = Reader::new(payload);
+        let kind = r.u8("message type")?;
+        if kind != codes::msg::FORWARD_REQUEST {
+            return Err(DecodeError::UnknownMessageType { code: kind });
+        }
+        let method_code = r.u8("method")?;
+        let coded_method = match method_code {
+            codes::STORED_METHOD => None,
+            code => Some(codes::method_for_code(code).ok_or(DecodeError::InvalidMethod { code })?),
+        };
+        let protocol = Span::new(r.string("protocol")?);
+        let req_uri = Span::new(r.string("req_uri")?);
+        let remote_addr = Span::new(r.string("remote_addr")?);
+        let remote_host = r.opt_string("remote_host")?.map(Span::new);
+        let server_name = Span::new(r.string("server_name")?);
+        let server_port = r.u16("server_port")?;
+        let is_ssl = r.bool("is_ssl")?;
+
+        let num_headers = r.u16("num_headers")?;
+        let headers = r.pos() as u16;
+        for found in 0..num_headers {
+            if r.remaining() == 0 {
+                return Err(DecodeError::HeaderCount {
+                    declared: num_headers,
+                    found,
+                });
+            }
+            read_header(&mut r, Direction::Request)?;
+        }
+
+        let attributes = r.pos() as u16;
+        let mut stored_method = None;
+        loop {
+            match read_attribute(&mut r)? {
+                RawAttribute::Done => break,
+                RawAttribute::StoredMethod(name) => {
+                    if stored_method.is_some() || coded_method.is_some() {
+                        return Err(DecodeError::InvalidMethod { code: method_code });
+                    }
+                    let method = Method::from_bytes(&payload[name])
+                        .map_err(|_| DecodeError::InvalidMethod { code: method_code })?;
+                    stored_method = Some(method);
+                }
+                _ => {}
+            }
+        }
+        r.finish()?;
+        let method = match (coded_method, stored_method) {
+            (Some(m), _) | (None, Some(m)) => m,
+            (None, None) => return Err(DecodeError::InvalidMethod { code: method_code }),
+        };
+        Ok(Self {
+            method,
+            protocol,
+            req_uri,
+            remote_addr,
+            remote_host,
+            server_name,
+            server_port,
+            is_ssl,
+            num_headers,
+            headers,
+            attributes,
+        })
+    }
+
+    fn raw_headers<'a>(&self, payload: &'a [u8]) -> RawHeaders<'a> {
+        RawHeaders {
+            r: Reader::at(payload, self.headers as usize),
+            left: self.num_headers,
+        }
+    }
+
+    fn raw_attributes<'a>(&self, payload: &'a [u8]) -> RawAttributes<'a> {
+        RawAttributes {
+            r: Reader::at(payload, self.attributes as usize),
+        }
+    }
+
+    /// The plain request, its strings made from ranges of `payload` by `slice` and from
+    /// the static names of coded headers by `name`.
+    fn build<S>(
+        &self,
+        payload: &[u8],
+        slice: impl Fn(Range<usize>) -> S,
+        name: impl Fn(&'static str) -> S,
+    ) -> ForwardRequest<S> {
+        let span = |s: Span| slice(s.start as usize..s.end as usize);
+        ForwardRequest {
+            method: self.method.clone(),
+            protocol: span(self.protocol),
+            req_uri: span(self.req_uri),
+            remote_addr: span(self.remote_addr),
+            remote_host: self.remote_host.map(span),
+            server_name: span(self.server_name),
+            server_port: self.server_port,
+            is_ssl: self.is_ssl,
+            headers: self
+                .raw_headers(payload)
+                .map(|(n, v)| {
+                    let n = match n {
+                        RawName::Coded(n) => name(n),
+                        RawName::Text(r) => {
+                            match canonical_name(Direction::Request, &payload[r.clone()]) {
+                                Some(n) => name(n),
+                                None => slice(r),
+                            }
+                        }
+                    };
+                    (n, slice(v))
+                })
+                .collect(),
+            attributes: self
+                .raw_attributes(payload)
+                .filter_map(|a| a.to_attribute(&slice))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn to_forward_request<'a>(&self, payload: &'a [u8]) -> ForwardRequest<&'a [u8]> {
+        let name = |n: &'static str| -> &'a [u8] { n.as_bytes() };
+        self.build(payload, |r| &payload[r], name)
+    }
+}
+
+/// Headers of a scanned payload: they were checked, so reading them again cannot fail (a
+/// failure would end the iteration, never panic).
+#[derive(Debug)]
+struct RawHeaders<'a> {
+    r: Reader<'a>,
+    left: u16,
+}
+
+impl Iterator for RawHeaders<'_> {
+    type Item = (RawName, Range<usize>);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.left = self.left.checked_sub(1)?;
+        read_header(&mut self.r, Direction::Request).ok()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left as usize, Some(self.left as usize))
+    }
+}
+
+/// Attributes of a scanned payload, up to the terminator.
+#[derive(Debug)]
+struct RawAttributes<'a> {
+    r: Reader<'a>,
+}
+
+impl Iterator for RawAttributes<'_> {
+    type Item = RawAttribute;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match read_attribute(&mut self.r).ok()? {
+            RawAttribute::Done => None,
+            a => Some(a),
+        }
+    }
+}
+
+impl ForwardRequestPacket {
+    /// Decodes a Forward Request from a packet payload (the bytes after the 4-byte header,
+    /// starting with the type byte 2), checking all of it.
+    #[inline]
+    pub fn decode(payload: Bytes) -> Result<Self, DecodeError> {
+        let layout = Layout::scan(&payload)?;
+        Ok(Self { payload, layout })
+    }
+
+    /// The request method (a coded method, or the stored one).
+    pub fn method(&self) -> &Method {
+        &self.layout.method
+    }
+
+    /// The protocol, e.g. `HTTP/1.1`.
+    pub fn protocol(&self) -> &[u8] {
+        self.layout.protocol.of(&self.payload)
+    }
+
+    /// The path, still percent-encoded, without the query.
+    pub fn req_uri(&self) -> &[u8] {
+        self.layout.req_uri.of(&self.payload)
+    }
+
+    /// The client's IP address as text.
+    pub fn remote_addr(&self) -> &[u8] {
+        self.layout.remote_addr.of(&self.payload)
+    }
+
+    /// The client's host name, if the proxy sent one.
+    pub fn remote_host(&self) -> Option<&[u8]> {
+        self.layout.remote_host.map(|s| s.of(&self.payload))
+    }
+
+    /// The server (virtual host) name.
+    pub fn server_name(&self) -> &[u8] {
+        self.layout.server_name.of(&self.payload)
+    }
+
+    /// The port the client connected to on the proxy.
+    pub fn server_port(&self) -> u16 {
+        self.layout.server_port
+    }
+
+    /// Whether the client connection is TLS.
+    pub fn is_ssl(&self) -> bool {
+        self.layout.is_ssl
+    }
+
+    /// The number of headers.
+    pub fn num_headers(&self) -> usize {
+        self.layout.num_headers as usize
+    }
+
+    /// The headers in order, repeats kept, as `(name, value)`. Coded names, whether they
+    /// came as a code or as a string, are lower case; other names are as sent.
+    pub fn headers(&self) -> Headers<'_> {
+        Headers {
+            payload: &self.payload,
+            raw: self.layout.raw_headers(&self.payload),
+        }
+    }
+
+    /// The value of the first header named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+
+    /// The attributes in the order sent. The stored method (attribute `0x0D`) is not one
+    /// of them: it is [`method`](Self::method).
+    pub fn attributes(&self) -> Attributes<'_> {
+        Attributes {
+            payload: &self.payload,
+            raw: self.layout.raw_attributes(&self.payload),
+        }
+    }
+
+    /// The query string attribute, if any.
+    pub fn query_string(&self) -> Option<&[u8]> {
+        self.attributes().find_map(|a| match a {
+            Attribute::QueryString(q) => Some(q),
+            _ => None,
+        })
+    }
+
+    /// The secret attribute, if any.
+    pub fn secret(&self) -> Option<&[u8]> {
+        self.attributes().find_map(|a| match a {
+            Attribute::Secret(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    /// The whole payload, type byte first.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// `part` (a slice one of the accessors returned) as a [`Bytes`] sharing the packet's
+    /// allocation. A slice from elsewhere (the static lower-case name of a coded header,
+    /// say) is copied.
+    pub fn share(&self, part: &[u8]) -> Bytes {
+        let whole = self.payload.as_ptr_range();
+        let range = part.as_ptr_range();
+        if whole.start <= range.start && range.end <= whole.end && !part.is_empty() {
+            self.payload.slice_ref(part)
+        } else {
+            Bytes::copy_from_slice(part)
+        }
+    }
+
+    /// The plain [`ForwardRequest`], each field a [`Bytes`] slice of the packet.
+    pub fn to_forward_request(&self) -> ForwardRequest<Bytes> {
+        self.layout.build(
+            &self.payload,
+            |r| self.payload.slice(r),
+            |n| Bytes::from_static(n.as_bytes()),
+        )
+    }
+
+    /// The plain [`ForwardRequest`], borrowing from the packet.
+    pub fn as_forward_request(&self) -> ForwardRequest<&[u8]> {
+        self.layout.to_forward_request(&self.payload)
+    }
+
+    /// Appends the packet, as received, to `dst`. A payload longer than `packet_size`
+    /// allows is an [`EncodeError::TooLarge`] and leaves `dst` as it was.
+    pub fn encode(&self, dst: &mut BytesMut, packet_size: PacketSize) -> Result<(), EncodeError> {
+        let len = self.payload.len();
+        let max = packet_size.max_payload();
+        if len > max {
+            return Err(EncodeError::TooLarge { len, max });
+        }
+        dst.reserve(HEADER_LEN + len);
+        dst.extend_from_slice(&TO_CONTAINER_MAGIC);
+        dst.extend_from_slice(&(len as u16).to_be_bytes());
+        dst.extend_from_slice(&self.payload);
+        Ok(())
+    }
+}
+
+/// The headers of a [`ForwardRequestPacket`], from [`ForwardRequestPacket::headers`].
+#[derive(Debug)]
+pub struct Headers<'a> {
+    payload: &'a [u8],
+    raw: RawHeaders<'a>,
+}
+
+impl<'a> Iterator for Headers<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let (name, value) = self.raw.next()?;
+        let name = match name {
+            RawName::Coded(n) => n.as_bytes(),
+            RawName::Text(r) => {
+                let n = &self.payload[r];
+                canonical_name(Direction::Request, n).map_or(n, str::as_bytes)
+            }
+        };
+        Some((name, &self.payload[value]))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.raw.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Headers<'_> {}
+
+/// The attributes of a [`ForwardRequestPacket`], from [`ForwardRequestPacket::attributes`].
+#[derive(Debug)]
+pub struct Attributes<'a> {
+    payload: &'a [u8],
+    raw: RawAttributes<'a>,
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = Attribute<&'a [u8]>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let raw = self.raw.next()?;
+            if let Some(a) = raw.to_attribute(|r| &self.payload[r]) {
+                return Some(a);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for ForwardRequestPacket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The plain request's Debug: same fields, secret redacted.
+        fmt::Debug::fmt(&self.as_forward_request(), f)
+    }
+}
+
+/// Two packets are equal when they hold the same request (a coded name sent as a string
+/// equals its code).
+impl PartialEq for ForwardRequestPacket {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_forward_request() == other.as_forward_request()
+    }
+}
+
+impl Eq for ForwardRequestPacket {}
+
+/// A received packet equals a plain request when every field holds the same bytes.
+impl<S: AsRef<[u8]>> PartialEq<ForwardRequest<S>> for ForwardRequestPacket {
+    fn eq(&self, other: &ForwardRequest<S>) -> bool {
+        let me = self.as_forward_request();
+        me.method == other.method
+            && me.protocol == other.protocol.as_ref()
+            && me.req_uri == other.req_uri.as_ref()
+            && me.remote_addr == other.remote_addr.as_ref()
+            && me.remote_host == other.remote_host.as_ref().map(AsRef::as_ref)
+            && me.server_name == other.server_name.as_ref()
+            && me.server_port == other.server_port
+            && me.is_ssl == other.is_ssl
+            && me
+                .headers
+                .iter()
+                .map(|(n, v)| (*n, *v))
+                .eq(other.headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref())))
+            && me
+                .attributes
+                .iter()
+                .cloned()
+                .eq(other.attributes.iter().map(Attribute::as_bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A payload by hand: a coded method, Accept-Language as a string (as mod_jk sends it),
+    /// a custom header, a stored-method-free attribute list.
+    fn payload(method: u8, extra_attributes: &[u8]) -> Bytes {
+        let mut p = vec![2, method];
+        for s in ["HTTP/1.1", "/a", "10.0.0.1"] {
+            p.extend_from_slice(&(s.len() as u16).to_be_bytes());
+            p.extend_from_slice(s.as_bytes());
+            p.push(0);
+        }
+        p.extend_from_slice(&[0xFF, 0xFF]); // remote_host: null
+        p.extend_from_slice(b"\x00\x01h\x00"); // server_name
+        p.extend_from_slice(&[0x01, 0xBB, 1, 0, 3]); // port 443, ssl, 3 headers
+        p.extend_from_slice(b"\xA0\x0B\x00\x01h\x00"); // host: h
+        p.extend_from_slice(b"\x00\x0FAccept-Language\x00\x00\x02en\x00");
+        p.extend_from_slice(b"\x00\x03X-A\x00\x00\x01b\x00");
+        p.extend_from_slice(b"\x05\x00\x03q=1\x00"); // query string
+        p.extend_from_slice(extra_attributes);
+        p.push(0xFF);
+        p.into()
+    }
+
+    #[test]
+    fn fields_read_in_place() {
+        let packet = ForwardRequestPacket::decode(payload(2, b"")).unwrap();
+        assert_eq!(packet.method(), Method::GET);
+        assert_eq!(packet.protocol(), b"HTTP/1.1");
+        assert_eq!(packet.req_uri(), b"/a");
+        assert_eq!(packet.remote_addr(), b"10.0.0.1");
+        assert_eq!(packet.remote_host(), None);
+        assert_eq!(packet.server_name(), b"h");
+        assert_eq!(packet.server_port(), 443);
+        assert!(packet.is_ssl());
+        assert_eq!(packet.num_headers(), 3);
+        let headers: Vec<_> = packet.headers().collect();
+        assert_eq!(
+            headers,
+            [
+                (&b"host"[..], &b"h"[..]),
+                (b"accept-language", b"en"),
+                (b"X-A", b"b")
+            ]
+        );
+        assert_eq!(packet.headers().len(), 3);
+        assert_eq!(packet.header("ACCEPT-language"), Some(&b"en"[..]));
+        assert_eq!(packet.query_string(), Some(&b"q=1"[..]));
+        assert_eq!(packet.secret(), None);
+        assert_eq!(packet, packet.to_forward_request());
+        assert_eq!(packet, packet.as_forward_request());
+    }
+
+    #[test]
+    fn share_shares_payload_slices_and_copies_the_rest() {
+        let packet = ForwardRequestPacket::decode(payload(2, b"")).unwrap();
+        let (name, value) = packet.headers().nth(2).unwrap();
+        for part in [name, value, packet.req_uri()] {
+            let shared = packet.share(part);
+            assert_eq!(shared, part);
+            assert_eq!(shared.as_ptr(), part.as_ptr(), "copied a payload slice");
+        }
+        // A coded name is a static string, not part of the payload.
+        let (host, _) = packet.headers().next().unwrap();
+        assert_eq!(packet.share(host), "host");
+        assert_eq!(packet.share(b"elsewhere"), "elsewhere");
+        assert_eq!(packet.share(b""), "");
+    }
+
+    #[test]
+    fn stored_method_is_the_method_not_an_attribute() {
+        let packet = ForwardRequestPacket::decode(payload(0xFF, b"\x0D\x00\x05PATCH\x00")).unwrap();
+        assert_eq!(packet.method(), Method::PATCH);
+        let attributes: Vec<_> = packet.attributes().collect();
+        assert_eq!(attributes, [Attribute::QueryString(&b"q=1"[..])]);
+        // Without the attribute, or with it after a coded method: refused.
+        assert!(matches!(
+            ForwardRequestPacket::decode(payload(0xFF, b"")),
+            Err(DecodeError::InvalidMethod { code: 0xFF })
+        ));
+        assert!(matches!(
+            ForwardRequestPacket::decode(payload(2, b"\x0D\x00\x05PATCH\x00")),
+            Err(DecodeError::InvalidMethod { code: 2 })
+        ));
+    }
+
+    #[test]
+    fn encode_resends_the_packet_as_received() {
+        let bytes = payload(2, b"\x0C\x00\x02s!\x00");
+        let packet = ForwardRequestPacket::decode(bytes.clone()).unwrap();
+        let mut out = BytesMut::from(&b"keep"[..]);
+        packet.encode(&mut out, PacketSize::DEFAULT).unwrap();
+        assert_eq!(&out[..4], b"keep");
+        assert_eq!(&out[4..6], TO_CONTAINER_MAGIC);
+        assert_eq!(&out[6..8], (bytes.len() as u16).to_be_bytes());
+        assert_eq!(&out[8..], bytes);
+        // The secret stays out of Debug.
+        let debug = format!("{packet:?}");
+        assert!(
+            debug.contains("Secret(<redacted>)") && !debug.contains("s!"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn oversize_payloads_are_refused_both_ways() {
+        let mut big = payload(2, b"").to_vec();
+        let last = big.pop().unwrap();
+        let attribute = vec![b'x'; 9000];
+        big.push(0x05);
+        big.extend_from_slice(&(attribute.len() as u16).to_be_bytes());
+        big.extend_from_slice(&attribute);
+        big.extend_from_slice(&[0, last]);
+        let packet = ForwardRequestPacket::decode(big.clone().into()).unwrap();
+        let mut out = BytesMut::new();
+        assert!(matches!(
+            packet.encode(&mut out, PacketSize::DEFAULT),
+            Err(EncodeError::TooLarge { max: 8188, .. })
+        ));
+        assert!(out.is_empty());
+        packet.encode(&mut out, PacketSize::MAX).unwrap();
+
+        big.resize(70_000, 0);
+        assert!(matches!(
+            ForwardRequestPacket::decode(big.into()),
+            Err(DecodeError::TooLarge { len: 70_000, .. })
+        ));
+    }
+}
