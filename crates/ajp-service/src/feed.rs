@@ -2,7 +2,7 @@
 //! than asked for, never more than a packet holds, and exactly the Content-Length bytes.
 
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http_body::Body;
