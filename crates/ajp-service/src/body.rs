@@ -162,19 +162,38 @@ where
             // Answer a pending GET_BODY_CHUNK first: the container is blocked on it.
             if let Some(asked) = self.owed {
                 let max = asked.min(pooled.conn().packet_size().max_request_body());
-                let data = match ready!(self.feeder.poll_chunk(cx, max)) {
-                    Ok(d) => d,
-                    Err(e) => return Poll::Ready(Some(Err(e))),
+                let data = match self.feeder.poll_chunk(cx, max) {
+                    Poll::Ready(Ok(d)) => d,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                    // While the client makes us wait, what is queued goes out.
+                    Poll::Pending => {
+                        if let Poll::Ready(Err(e)) = pooled.conn().poll_flush(cx) {
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                        return Poll::Pending;
+                    }
                 };
                 let conn = pooled.conn();
                 let size = conn.packet_size();
                 encode_request_body(&data, &mut conn.write_buf, size).expect("chunk sized to fit");
                 self.owed = None;
             }
-            if let Err(e) = ready!(pooled.conn().poll_flush(cx)) {
-                return Poll::Ready(Some(Err(e)));
-            }
-            let message = match pooled.conn().poll_message(cx) {
+            // Flush only when there is nothing more to answer yet: answers to packets
+            // asked for ahead go out in one write.
+            let buffered = match pooled.conn().buffered_message() {
+                Ok(m) => m,
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            };
+            let message = match buffered {
+                Some(m) => Poll::Ready(Ok(m)),
+                None => {
+                    if let Err(e) = ready!(pooled.conn().poll_flush(cx)) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    pooled.conn().poll_message(cx)
+                }
+            };
+            let message = match message {
                 Poll::Ready(Ok(m)) => m,
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
                 Poll::Pending => {

@@ -93,6 +93,11 @@ impl Conn {
         }
     }
 
+    /// The next message if it is already in the read buffer; never reads the socket.
+    pub(crate) fn buffered_message(&mut self) -> Result<Option<ContainerMessage>, Error> {
+        Ok(self.codec.decode(&mut self.read_buf)?)
+    }
+
     /// Writes out everything queued.
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         while !self.write_buf.is_empty() {

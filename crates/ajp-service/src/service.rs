@@ -207,7 +207,8 @@ async fn timed<T>(
         .map_err(|_| Error::new(Kind::Timeout(what)))?
 }
 
-/// Queues the body packet answering a request for at most `asked` bytes.
+/// Queues the body packet answering a request for at most `asked` bytes. While the client
+/// makes us wait, what is queued already goes out.
 async fn feed<B>(feeder: &mut BodyFeeder<B>, conn: &mut Conn, asked: usize) -> Result<(), Error>
 where
     B: Body,
@@ -215,7 +216,14 @@ where
 {
     let size = conn.packet_size();
     let max = asked.min(size.max_request_body());
-    let data = poll_fn(|cx| feeder.poll_chunk(cx, max)).await?;
+    let data = poll_fn(|cx| match feeder.poll_chunk(cx, max) {
+        Poll::Pending => match conn.poll_flush(cx) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            _ => Poll::Pending,
+        },
+        ready => ready,
+    })
+    .await?;
     encode_request_body(&data, &mut conn.write_buf, size).expect("chunk sized to fit");
     Ok(())
 }
@@ -242,18 +250,25 @@ where
     }
     let timeout = config.reply_timeout;
     loop {
-        timed(
-            timeout,
-            "writing the request",
-            poll_fn(|cx| conn.poll_flush(cx)),
-        )
-        .await?;
-        let message = timed(
-            timeout,
-            "waiting for the response head",
-            poll_fn(|cx| conn.poll_message(cx)),
-        )
-        .await?;
+        // A container that asks for several packets ahead gets all the answers in one
+        // write: flush only when there is nothing more to answer yet.
+        let message = match conn.buffered_message()? {
+            Some(message) => message,
+            None => {
+                timed(
+                    timeout,
+                    "writing the request",
+                    poll_fn(|cx| conn.poll_flush(cx)),
+                )
+                .await?;
+                timed(
+                    timeout,
+                    "waiting for the response head",
+                    poll_fn(|cx| conn.poll_message(cx)),
+                )
+                .await?
+            }
+        };
         match message {
             ContainerMessage::GetBodyChunk(g) => feed(feeder, conn, g.requested_len.into()).await?,
             ContainerMessage::SendHeaders(h) => return Ok(h),
