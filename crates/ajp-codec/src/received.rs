@@ -19,7 +19,7 @@ use crate::forward_request::{
     Attribute, ForwardRequest, RawAttribute, RawName, canonical_name, read_attribute, read_header,
 };
 use crate::packet::{HEADER_LEN, PacketSize, TO_CONTAINER_MAGIC};
-use crate::wire::Reader;
+use crate::wire::{NULL_STRING, Reader};
 
 /// A Forward Request as a container receives it: the packet payload, validated, with its
 /// fields read in place on demand.
@@ -140,18 +140,27 @@ impl Layout {
         let is_ssl = r.bool("is_ssl")?;
 
         let num_headers = r.u16("num_headers")?;
-        let headers = r.pos() as u16;
-        for found in 0..num_headers {
-            if r.remaining() == 0 {
-                return Err(DecodeError::HeaderCount {
-                    declared: num_headers,
-                    found,
-                });
+        let headers = r.pos();
+        // Headers are most of a request: check them with a lean loop, and only when it
+        // finds something wrong, read them again to say what and where.
+        let attributes = match skip_headers(payload, headers, num_headers) {
+            Some(end) => end,
+            None => {
+                for found in 0..num_headers {
+                    if r.remaining() == 0 {
+                        return Err(DecodeError::HeaderCount {
+                            declared: num_headers,
+                            found,
+                        });
+                    }
+                    read_header(&mut r, Direction::Request)?;
+                }
+                // Where the lean loop and this one agree (always), this is not reached.
+                r.pos()
             }
-            read_header(&mut r, Direction::Request)?;
-        }
-
-        let attributes = r.pos() as u16;
+        };
+        r = Reader::at(payload, attributes);
+        let (headers, attributes) = (headers as u16, attributes as u16);
         let mut stored_method = None;
         loop {
             match read_attribute(&mut r)? {
@@ -244,6 +253,36 @@ impl Layout {
         let name = |n: &'static str| -> &'a [u8] { n.as_bytes() };
         self.build(payload, |r| &payload[r], name)
     }
+}
+
+/// The end of `count` valid request headers starting at `pos`, or `None` if they are not
+/// (then [`read_header`] says why). Exactly the checks of [`read_header`]: a name is a
+/// known code `0xA001..=0xA00E` or a string; a string's NUL is where its length says.
+#[inline]
+fn skip_headers(buf: &[u8], mut pos: usize, count: u16) -> Option<usize> {
+    #[inline(always)]
+    fn skip_string(buf: &[u8], pos: usize, len: u16) -> Option<usize> {
+        let end = pos + 2 + len as usize;
+        (len != NULL_STRING && *buf.get(end)? == 0).then_some(end + 1)
+    }
+    for _ in 0..count {
+        let &[hi, lo] = buf.get(pos..pos + 2)? else {
+            return None;
+        };
+        pos = if hi == 0xA0 {
+            if lo == 0 || lo as usize > codes::REQUEST_HEADERS.len() {
+                return None;
+            }
+            pos + 2
+        } else {
+            skip_string(buf, pos, u16::from_be_bytes([hi, lo]))?
+        };
+        let &[hi, lo] = buf.get(pos..pos + 2)? else {
+            return None;
+        };
+        pos = skip_string(buf, pos, u16::from_be_bytes([hi, lo]))?;
+    }
+    Some(pos)
 }
 
 /// Headers of a scanned payload: they were checked, so reading them again cannot fail (a
@@ -650,5 +689,65 @@ mod tests {
             ForwardRequestPacket::decode(big.into()),
             Err(DecodeError::TooLarge { len: 70_000, .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod lean_loop {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What the careful reader makes of `count` headers at the start of `buf`.
+    fn careful(buf: &[u8], count: u16) -> Option<usize> {
+        let mut r = Reader::new(buf);
+        for _ in 0..count {
+            read_header(&mut r, Direction::Request).ok()?;
+        }
+        Some(r.pos())
+    }
+
+    /// Valid headers (names coded, with codes around the table's edges, or strings), then
+    /// one byte changed and the end cut somewhere.
+    fn headers() -> impl Strategy<Value = (Vec<u8>, u16)> {
+        let name = prop_oneof![
+            (0u8..17).prop_map(|c| vec![0xA0, c]),
+            vec(any::<u8>(), 0..6).prop_map(|s| {
+                let mut v = (s.len() as u16).to_be_bytes().to_vec();
+                v.extend_from_slice(&s);
+                v.push(0);
+                v
+            }),
+        ];
+        let value = vec(any::<u8>(), 0..6).prop_map(|s| {
+            let mut v = (s.len() as u16).to_be_bytes().to_vec();
+            v.extend_from_slice(&s);
+            v.push(0);
+            v
+        });
+        (vec((name, value), 0..6), any::<(usize, u8, usize, bool)>()).prop_map(
+            |(headers, (at, byte, cut, mutate))| {
+                let count = headers.len() as u16;
+                let mut buf: Vec<u8> = headers
+                    .into_iter()
+                    .flat_map(|(n, v)| [n, v])
+                    .flatten()
+                    .collect();
+                if mutate && !buf.is_empty() {
+                    let at = at % buf.len();
+                    buf[at] = byte;
+                }
+                buf.truncate(cut % (buf.len() + 2));
+                (buf, count)
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn skip_headers_accepts_exactly_what_read_header_does((buf, count) in headers()) {
+            prop_assert_eq!(skip_headers(&buf, 0, count), careful(&buf, count));
+        }
     }
 }
