@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --example container -- [--listen 127.0.0.1:8009 | --listen unix:/path] [--secret S] [--packet-size N] [--read-ahead PACKETS]
-//!                                    [--http-listen 127.0.0.1:8081]
+//!                                    [--idle-timeout SECS] [--http-listen 127.0.0.1:8081]
 //! ```
 //!
 //! `--http-listen ADDR` also serves the SAME app over plain HTTP/1.1 with hyper (keep-alive,
@@ -27,6 +27,7 @@ struct Args {
     secret: Option<String>,
     packet_size: PacketSize,
     read_ahead: Option<usize>,
+    idle_timeout: Option<u64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,6 +37,7 @@ fn parse_args() -> Result<Args, String> {
         secret: None,
         packet_size: PacketSize::DEFAULT,
         read_ahead: None,
+        idle_timeout: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,9 +56,15 @@ fn parse_args() -> Result<Args, String> {
                 let n = value()?.parse().map_err(|e| format!("--read-ahead: {e}"))?;
                 args.read_ahead = Some(n);
             }
+            "--idle-timeout" => {
+                let n = value()?
+                    .parse()
+                    .map_err(|e| format!("--idle-timeout: {e}"))?;
+                args.idle_timeout = Some(n);
+            }
             "-h" | "--help" => {
                 return Err(
-                    "usage: container [--listen ADDR|unix:PATH] [--secret S] [--packet-size N] [--read-ahead PACKETS] [--http-listen ADDR]"
+                    "usage: container [--listen ADDR|unix:PATH] [--secret S] [--packet-size N] [--read-ahead PACKETS] [--idle-timeout SECS] [--http-listen ADDR]"
                         .to_owned(),
                 );
             }
@@ -85,6 +93,9 @@ async fn main() -> ExitCode {
     builder.packet_size(args.packet_size);
     if let Some(n) = args.read_ahead {
         builder.read_ahead(n);
+    }
+    if let Some(secs) = args.idle_timeout {
+        builder.idle_timeout(Some(std::time::Duration::from_secs(secs)));
     }
     if let Some(s) = &args.secret {
         builder.secret(s);

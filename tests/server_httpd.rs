@@ -306,3 +306,33 @@ async fn attributes_off_the_allow_list_are_refused() {
     assert!(v["attributes"]["AJP_REMOTE_PORT"].is_string(), "{v}");
     assert_eq!(panics(), 0);
 }
+
+/// Our idle timeout closes httpd's pooled connections under it; httpd notices before reuse
+/// (it checks the socket) and opens new ones: no request fails, POSTs included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_closes_pooled_connections_and_httpd_reconnects() {
+    let mut b = ajp_server::Builder::new();
+    b.idle_timeout(Some(Duration::from_millis(500)));
+    let server = AjpServer::start(b).await;
+    let httpd = httpd_for(&server, "", &[], "").await;
+    let data = upload_data(50_000);
+    for round in 0..3 {
+        for method in ["GET", "POST"] {
+            let body = if method == "POST" {
+                full(data.clone())
+            } else {
+                empty()
+            };
+            let v = echo(httpd.port(), req(method, "/echo").body(body).unwrap()).await;
+            assert_eq!(v["method"], method, "round {round}");
+        }
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+    let accepted = server.accepted();
+    eprintln!("3 rounds 1.2 s apart through httpd used {accepted} AJP connection(s)");
+    assert!(
+        accepted >= 3,
+        "idle connections were not closed: {accepted} connection(s) for 3 rounds"
+    );
+    assert_eq!(panics(), 0);
+}

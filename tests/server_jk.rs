@@ -152,3 +152,32 @@ async fn secret_through_mod_jk() {
     assert_eq!(resp.status(), 403);
     assert_eq!(panics(), 0);
 }
+
+/// Our idle timeout closes mod_jk's pooled connections under it; mod_jk notices before
+/// reuse and reconnects: no request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_closes_pooled_connections_and_mod_jk_reconnects() {
+    let mut b = ajp_server::Builder::new();
+    b.idle_timeout(Some(Duration::from_millis(500)));
+    let server = AjpServer::start(b).await;
+    let httpd = jk_for(&server, "").await;
+    let data = upload_data(50_000);
+    for round in 0..3 {
+        let v = echo(httpd.port(), req("GET", "/echo").body(empty()).unwrap()).await;
+        assert_eq!(v["method"], "GET", "round {round}");
+        let v = echo(
+            httpd.port(),
+            req("POST", "/echo").body(full(data.clone())).unwrap(),
+        )
+        .await;
+        assert_eq!(v["body_len"], data.len(), "round {round}");
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+    let accepted = server.accepted();
+    eprintln!("3 rounds 1.2 s apart through mod_jk used {accepted} AJP connection(s)");
+    assert!(
+        accepted >= 3,
+        "idle connections were not closed: {accepted} connection(s) for 3 rounds"
+    );
+    assert_eq!(panics(), 0);
+}

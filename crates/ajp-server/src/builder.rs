@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ajp_codec::PacketSize;
 
@@ -33,6 +34,7 @@ pub(crate) struct Config {
     pub(crate) secret: Option<Arc<[u8]>>,
     pub(crate) allow: AllowList,
     pub(crate) read_ahead: usize,
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -43,6 +45,7 @@ impl Default for Config {
             secret: None,
             allow: AllowList::default(),
             read_ahead: 4,
+            idle_timeout: None,
         }
     }
 }
@@ -74,6 +77,18 @@ impl Builder {
     /// behaviour; `0` counts as `1`. Default: 4.
     pub fn read_ahead(&mut self, packets: usize) -> &mut Self {
         self.config.read_ahead = packets.max(1);
+        self
+    }
+
+    /// Closes a connection that carries no message (request or CPING) for this long
+    /// between requests: Tomcat's `keepAliveTimeout`. It also bounds how long a request
+    /// head may take to arrive once begun. A proxy sees an idle pooled connection closed,
+    /// which every proxy handles (httpd and mod_jk check before reuse; `ajp-service`
+    /// retries idempotent requests). Keep it above the proxy's own idle limit (mod_jk
+    /// `connection_pool_timeout`, httpd `ttl`) so that the proxy closes first. `None`, the
+    /// default, waits forever, as Tomcat's AJP connector does.
+    pub fn idle_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.config.idle_timeout = timeout;
         self
     }
 
@@ -124,6 +139,8 @@ impl fmt::Debug for Builder {
             .field("max_headers", &self.config.max_headers)
             .field("secret", &self.config.secret.as_ref().map(|_| "<redacted>"))
             .field("allow", &self.config.allow)
+            .field("read_ahead", &self.config.read_ahead)
+            .field("idle_timeout", &self.config.idle_timeout)
             .finish()
     }
 }

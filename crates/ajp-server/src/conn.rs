@@ -54,6 +54,10 @@ where
                 return Ok(());
             }
             msg = framed.next() => msg,
+            () = idle(config.idle_timeout) => {
+                tracing::debug!(timeout = ?config.idle_timeout, "closing idle AJP connection");
+                return Ok(());
+            }
         };
         match msg {
             None => return Ok(()),
@@ -76,6 +80,14 @@ where
                 return Err(Error::new(Kind::Protocol).with("body packet between requests"));
             }
         }
+    }
+}
+
+/// Resolves after `timeout`, or never.
+async fn idle(timeout: Option<Duration>) {
+    match timeout {
+        Some(t) => tokio::time::sleep(t).await,
+        None => std::future::pending().await,
     }
 }
 

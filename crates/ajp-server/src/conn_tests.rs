@@ -457,3 +457,50 @@ async fn packets_asked_ahead_are_swallowed_when_the_app_stops_reading() {
     let (status, body, _) = response(&mut p, &mut &b""[..]).await;
     assert_eq!((status, body.as_slice()), (200, &b"read 0"[..]));
 }
+
+#[tokio::test(start_paused = true)]
+async fn idle_connections_close_after_the_idle_timeout_and_messages_reset_it() {
+    let mut builder = Builder::new();
+    builder.idle_timeout(Some(Duration::from_secs(30)));
+    let (mut p, conn) = start(&builder);
+    // Each message, answered, restarts the wait.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        p.send(ProxyMessage::<&[u8]>::CPing).await.unwrap();
+        assert_eq!(next(&mut p).await, ContainerMessage::CPong);
+    }
+    p.send(request(http::Method::GET, "/hello", vec![]))
+        .await
+        .unwrap();
+    let (status, _, reuse) = response(&mut p, &mut &b""[..]).await;
+    assert_eq!((status, reuse), (200, true));
+    // Then 30 s of silence: closed cleanly.
+    let started = tokio::time::Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(3600), conn).await;
+    closed.expect("closed when idle").unwrap().unwrap();
+    assert_eq!(started.elapsed().as_secs(), 30);
+    assert!(p.next().await.is_none(), "the connection is closed");
+
+    // Without the option, an idle connection stays.
+    let (mut p, conn) = start(&Builder::new());
+    tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+    assert!(!conn.is_finished());
+    p.send(ProxyMessage::<&[u8]>::CPing).await.unwrap();
+    assert_eq!(next(&mut p).await, ContainerMessage::CPong);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_head_stalled_mid_packet_is_closed_at_the_idle_timeout() {
+    let mut builder = Builder::new();
+    builder.idle_timeout(Some(Duration::from_secs(5)));
+    let (mut p, conn) = start(&builder);
+    // The first 3 bytes of a packet, then nothing.
+    p.get_mut()
+        .write_all_buf(&mut Bytes::from_static(b"\x12\x34\x00"))
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(3600), conn).await;
+    closed.expect("closed when stalled").unwrap().unwrap();
+    assert_eq!(started.elapsed().as_secs(), 5);
+}
