@@ -184,6 +184,37 @@ async fn serve_fake(stream: tokio::net::TcpStream, conn: usize, log: Log) {
                 }
                 [chunk(&got), end(true)].concat()
             }
+            "/two-asks" => {
+                // Asks for two packets at once, and reports how long the first answer
+                // took to come and how much body arrived in all.
+                let ask = packet(ContainerMessage::GetBodyChunk(GetBodyChunk {
+                    requested_len: P.max_request_body() as u16,
+                }));
+                let asked = std::time::Instant::now();
+                write
+                    .write_all(&[ask.clone(), ask.clone()].concat())
+                    .await
+                    .unwrap();
+                let mut first_ms = None;
+                let mut outstanding = 2;
+                while body.len() < cl {
+                    if outstanding == 0 {
+                        write.write_all(&ask).await.unwrap();
+                        outstanding = 1;
+                    }
+                    frames.decoder_mut().expect_body();
+                    match frames.next().await {
+                        Some(Ok(ProxyMessage::Body(b))) if !b.data.is_empty() => {
+                            first_ms.get_or_insert(asked.elapsed().as_millis());
+                            body.extend_from_slice(&b.data);
+                            outstanding -= 1;
+                        }
+                        _ => break,
+                    }
+                }
+                let report = format!("{} {}", body.len(), first_ms.unwrap_or(u128::MAX));
+                [headers(200, &[]), chunk(report.as_bytes()), end(true)].concat()
+            }
             other => panic!("fake container: unknown path {other}"),
         };
         if write.write_all(&out).await.is_err() {
@@ -509,4 +540,36 @@ async fn idle_connections_expire_without_traffic() {
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let s = svc.stats();
     assert_eq!((s.idle, s.connections_closed), (0, 1), "{s:?}");
+}
+
+/// A container that asks for two packets at once while the client pauses mid-body: the
+/// answer to the first goes out at once, not when the client resumes.
+#[tokio::test]
+async fn queued_body_packets_go_out_while_the_client_pauses() {
+    use tokio::io::AsyncReadExt;
+    let (_svc, addr, _log) = setup().await;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // 12 000 bytes now (the unasked first packet and the start of the next), 8 000 later.
+    let mut head = b"POST /two-asks HTTP/1.1\r\nhost: fake\r\nconnection: close\r\n\
+        content-length: 20000\r\n\r\n"
+        .to_vec();
+    head.extend_from_slice(&[b'a'; 12_000]);
+    s.write_all(&head).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.write_all(&[b'b'; 8_000]).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut response))
+        .await
+        .expect("response within 10 s")
+        .unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let report = text
+        .split("\r\n")
+        .find(|l| l.starts_with("20000 "))
+        .unwrap_or_else(|| panic!("no report in {text:?}"));
+    let first_ms: u128 = report[6..].parse().unwrap();
+    assert!(
+        first_ms < 700,
+        "the first answer waited {first_ms} ms for the paused client"
+    );
 }
