@@ -443,7 +443,9 @@ impl ForwardRequest<Bytes> {
 }
 
 impl<'a> ForwardRequest<&'a [u8]> {
-    /// Decodes a Forward Request from a payload, borrowing its fields.
+    /// Decodes a Forward Request from a payload, borrowing its fields (headers and
+    /// attributes collected into `Vec`s). To read a request without building anything,
+    /// [`ForwardRequestPacket::decode`] is cheaper.
     pub fn parse(payload: &'a [u8]) -> Result<Self, DecodeError> {
         Layout::scan(payload).map(|layout| layout.to_forward_request(payload))
     }
