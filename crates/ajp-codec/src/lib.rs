@@ -112,7 +112,7 @@ pub use error::{DecodeError, EncodeError, Field};
 pub use forward_request::{Attribute, ForwardRequest};
 pub use message::{ContainerMessage, ProxyMessage};
 pub use packet::{HEADER_LEN, InvalidPacketSize, PacketSize, TO_CONTAINER_MAGIC, TO_PROXY_MAGIC};
-pub use received::{Attributes, ForwardRequestPacket, Headers};
+pub use received::{ForwardRequestPacket, PacketAttributes, PacketHeaders};
 pub use send_headers::SendHeaders;
 
 /// The method names with an AJP13 method code, in code order (code = index + 1). Any other

@@ -381,8 +381,8 @@ impl ForwardRequestPacket {
 
     /// The headers in order, repeats kept, as `(name, value)`. Coded names, whether they
     /// came as a code or as a string, are lower case; other names are as sent.
-    pub fn headers(&self) -> Headers<'_> {
-        Headers {
+    pub fn headers(&self) -> PacketHeaders<'_> {
+        PacketHeaders {
             payload: &self.payload,
             raw: self.layout.raw_headers(&self.payload),
         }
@@ -397,8 +397,8 @@ impl ForwardRequestPacket {
 
     /// The attributes in the order sent. The stored method (attribute `0x0D`) is not one
     /// of them: it is [`method`](Self::method).
-    pub fn attributes(&self) -> Attributes<'_> {
-        Attributes {
+    pub fn attributes(&self) -> PacketAttributes<'_> {
+        PacketAttributes {
             payload: &self.payload,
             raw: self.layout.raw_attributes(&self.payload),
         }
@@ -470,12 +470,12 @@ impl ForwardRequestPacket {
 
 /// The headers of a [`ForwardRequestPacket`], from [`ForwardRequestPacket::headers`].
 #[derive(Debug)]
-pub struct Headers<'a> {
+pub struct PacketHeaders<'a> {
     payload: &'a [u8],
     raw: RawHeaders<'a>,
 }
 
-impl<'a> Iterator for Headers<'a> {
+impl<'a> Iterator for PacketHeaders<'a> {
     type Item = (&'a [u8], &'a [u8]);
 
     #[inline]
@@ -496,16 +496,16 @@ impl<'a> Iterator for Headers<'a> {
     }
 }
 
-impl ExactSizeIterator for Headers<'_> {}
+impl ExactSizeIterator for PacketHeaders<'_> {}
 
 /// The attributes of a [`ForwardRequestPacket`], from [`ForwardRequestPacket::attributes`].
 #[derive(Debug)]
-pub struct Attributes<'a> {
+pub struct PacketAttributes<'a> {
     payload: &'a [u8],
     raw: RawAttributes<'a>,
 }
 
-impl<'a> Iterator for Attributes<'a> {
+impl<'a> Iterator for PacketAttributes<'a> {
     type Item = Attribute<&'a [u8]>;
 
     #[inline]
