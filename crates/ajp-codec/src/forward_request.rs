@@ -312,12 +312,24 @@ pub(crate) fn read_header(
     Ok((name, r.string("header value")?))
 }
 
-/// The name a decoded header is given: a coded name sent as a string (mod_jk does this for
-/// Accept-Language) comes out the same as its code would, lower case, so a decoded message
-/// re-encodes to itself.
-#[inline]
-pub(crate) fn canonical_name(dir: Direction, name: &[u8]) -> Option<&'static str> {
-    dir.code_for(name).and_then(|c| dir.name_for(c))
+impl RawName {
+    /// The name a decoded header is given: a coded name sent as a string (mod_jk does
+    /// this for Accept-Language) comes out the same as its code would, lower case, so a
+    /// decoded message re-encodes to itself. `buf` is the payload the range is in.
+    #[inline]
+    pub(crate) fn canonical(self, dir: Direction, buf: &[u8]) -> Self {
+        match self {
+            Self::Text(range) => match buf
+                .get(range.clone())
+                .and_then(|name| dir.code_for(name))
+                .and_then(|c| dir.name_for(c))
+            {
+                Some(name) => Self::Coded(name),
+                None => Self::Text(range),
+            },
+            coded => coded,
+        }
+    }
 }
 
 /// Reads `num_headers` and that many headers; shared with SEND_HEADERS.
@@ -335,12 +347,9 @@ pub(crate) fn read_headers<S, P: Source<S>>(
             return Err(DecodeError::HeaderCount { declared, found });
         }
         let (name, value) = read_header(r, dir)?;
-        let name = match name {
+        let name = match name.canonical(dir, r.buf()) {
             RawName::Coded(name) => P::from_static(name.as_bytes()),
-            RawName::Text(range) => match canonical_name(dir, &r.buf()[range.clone()]) {
-                Some(name) => P::from_static(name.as_bytes()),
-                None => src.slice(range),
-            },
+            RawName::Text(range) => src.slice(range),
         };
         headers.push((name, src.slice(value)));
     }

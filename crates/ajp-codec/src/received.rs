@@ -16,7 +16,7 @@ use http::Method;
 use crate::codes::{self, Direction};
 use crate::error::{DecodeError, EncodeError};
 use crate::forward_request::{
-    Attribute, ForwardRequest, RawAttribute, RawName, canonical_name, read_attribute, read_header,
+    Attribute, ForwardRequest, RawAttribute, RawName, read_attribute, read_header,
 };
 use crate::packet::{HEADER_LEN, PacketSize, TO_CONTAINER_MAGIC};
 use crate::wire::{NULL_STRING, Reader};
@@ -232,12 +232,7 @@ impl Layout {
                 .map(|(n, v)| {
                     let n = match n {
                         RawName::Coded(n) => name(n),
-                        RawName::Text(r) => {
-                            match canonical_name(Direction::Request, &payload[r.clone()]) {
-                                Some(n) => name(n),
-                                None => slice(r),
-                            }
-                        }
+                        RawName::Text(r) => slice(r),
                     };
                     (n, slice(v))
                 })
@@ -296,10 +291,12 @@ struct RawHeaders<'a> {
 impl Iterator for RawHeaders<'_> {
     type Item = (RawName, Range<usize>);
 
+    /// The next header, its name made canonical ([`RawName::canonical`]).
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         self.left = self.left.checked_sub(1)?;
-        read_header(&mut self.r, Direction::Request).ok()
+        let (name, value) = read_header(&mut self.r, Direction::Request).ok()?;
+        Some((name.canonical(Direction::Request, self.r.buf()), value))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -483,10 +480,7 @@ impl<'a> Iterator for PacketHeaders<'a> {
         let (name, value) = self.raw.next()?;
         let name = match name {
             RawName::Coded(n) => n.as_bytes(),
-            RawName::Text(r) => {
-                let n = &self.payload[r];
-                canonical_name(Direction::Request, n).map_or(n, str::as_bytes)
-            }
+            RawName::Text(r) => &self.payload[r],
         };
         Some((name, &self.payload[value]))
     }
