@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use ajp_codec::{ContainerMessage, encode_request_body};
+use ajp_codec::ContainerMessage;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
@@ -161,21 +161,9 @@ where
         loop {
             // Answer a pending GET_BODY_CHUNK first: the container is blocked on it.
             if let Some(asked) = self.owed {
-                let max = asked.min(pooled.conn().packet_size().max_request_body());
-                let data = match self.feeder.poll_chunk(cx, max) {
-                    Poll::Ready(Ok(d)) => d,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
-                    // While the client makes us wait, what is queued goes out.
-                    Poll::Pending => {
-                        if let Poll::Ready(Err(e)) = pooled.conn().poll_flush(cx) {
-                            return Poll::Ready(Some(Err(e)));
-                        }
-                        return Poll::Pending;
-                    }
-                };
-                let conn = pooled.conn();
-                let size = conn.packet_size();
-                encode_request_body(&data, &mut conn.write_buf, size).expect("chunk sized to fit");
+                if let Err(e) = ready!(self.feeder.poll_answer(cx, pooled.conn(), asked)) {
+                    return Poll::Ready(Some(Err(e)));
+                }
                 self.owed = None;
             }
             // Flush only when there is nothing more to answer yet: answers to packets

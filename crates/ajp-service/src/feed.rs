@@ -4,9 +4,11 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use ajp_codec::encode_request_body;
 use bytes::{Buf, Bytes, BytesMut};
 use http_body::Body;
 
+use crate::conn::Conn;
 use crate::error::{BoxError, Error, Kind};
 
 /// The client body and what has been sent of it.
@@ -111,6 +113,29 @@ where
         packet.extend_from_slice(&data[..fill]);
         self.pending = packet.freeze();
         self.queued = data.slice(fill..);
+    }
+
+    /// Queues on `conn` the body packet answering a request for at most `asked` bytes.
+    /// While the client makes us wait, what `conn` already has queued goes out, so nothing
+    /// the container waits for is held back.
+    pub(crate) fn poll_answer(
+        &mut self,
+        cx: &mut Context<'_>,
+        conn: &mut Conn,
+        asked: usize,
+    ) -> Poll<Result<(), Error>> {
+        let size = conn.packet_size();
+        let data = match self.poll_chunk(cx, asked.min(size.max_request_body())) {
+            Poll::Ready(data) => data?,
+            Poll::Pending => {
+                if let Poll::Ready(Err(e)) = conn.poll_flush(cx) {
+                    return Poll::Ready(Err(e));
+                }
+                return Poll::Pending;
+            }
+        };
+        encode_request_body(&data, &mut conn.write_buf, size).expect("chunk sized to fit");
+        Poll::Ready(Ok(()))
     }
 
     fn take(&mut self, max: usize) -> Bytes {

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use ajp_codec::{ContainerMessage, SendHeaders, encode_request_body};
+use ajp_codec::{ContainerMessage, SendHeaders};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
@@ -207,25 +207,13 @@ async fn timed<T>(
         .map_err(|_| Error::new(Kind::Timeout(what)))?
 }
 
-/// Queues the body packet answering a request for at most `asked` bytes. While the client
-/// makes us wait, what is queued already goes out.
+/// Queues the body packet answering a request for at most `asked` bytes.
 async fn feed<B>(feeder: &mut BodyFeeder<B>, conn: &mut Conn, asked: usize) -> Result<(), Error>
 where
     B: Body,
     B::Error: Into<BoxError>,
 {
-    let size = conn.packet_size();
-    let max = asked.min(size.max_request_body());
-    let data = poll_fn(|cx| match feeder.poll_chunk(cx, max) {
-        Poll::Pending => match conn.poll_flush(cx) {
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            _ => Poll::Pending,
-        },
-        ready => ready,
-    })
-    .await?;
-    encode_request_body(&data, &mut conn.write_buf, size).expect("chunk sized to fit");
-    Ok(())
+    poll_fn(|cx| feeder.poll_answer(cx, conn, asked)).await
 }
 
 /// Sends the Forward Request (and the first body packet it promises) and reads until the
