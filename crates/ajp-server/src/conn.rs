@@ -168,6 +168,7 @@ where
         ahead: VecDeque::new(),
         owed: false,
         reading: false,
+        read_ahead: config.read_ahead_packets(),
         write: Write::Calling(Box::pin(future)),
         method,
         config,
@@ -216,6 +217,8 @@ struct Exchange<'a, I, F, B: http_body::Body> {
     owed: bool,
     /// The app has started reading its body: from now on packets are asked for ahead.
     reading: bool,
+    /// How many body packets to keep coming once `reading`.
+    read_ahead: usize,
     write: Write<F, B>,
     method: Method,
     config: &'a Config,
@@ -292,7 +295,7 @@ where
             }
             // Keep up to `read_ahead` packets coming: asked for, or here and not yet taken.
             while self.reading
-                && self.ahead.len() + self.body.due() < self.config.read_ahead
+                && self.ahead.len() + self.body.due() < self.read_ahead
                 && self.poll_room(cx)?.is_ready()
             {
                 let Some(n) = self.body.ask() else { break };
