@@ -21,6 +21,10 @@
 #   BENCH_PIN=0                share every CPU among everything (default: with 2 or more CPUs,
 #                              the proxy under test gets CPU 0 alone; wrk, curl and the
 #                              backend get the others)
+#   BENCH_HALTPOLL_NS=N        a diagnostic for virtual machines (needs root): sets the guest's
+#                              idle halt-polling (/sys/module/haltpoll/parameters/guest_halt_poll_ns)
+#                              for the run and restores it after. With 0, every idle vCPU halts
+#                              and each cross-CPU wake-up costs a VM exit; the table says which.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -29,7 +33,7 @@ QUICK=0
 for a in "$@"; do
     case "$a" in
         --quick) QUICK=1 ;;
-        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "bench: unknown argument $a (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -88,13 +92,22 @@ stop_pid() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }
+HALTPOLL=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+HALTPOLL_WAS=
 cleanup() {
     local pid
     for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    [ -z "$HALTPOLL_WAS" ] || echo "$HALTPOLL_WAS" >"$HALTPOLL" 2>/dev/null || true
     [ -n "${BENCH_KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
+if [ -n "${BENCH_HALTPOLL_NS:-}" ]; then
+    [ -w "$HALTPOLL" ] || die "BENCH_HALTPOLL_NS: $HALTPOLL is not writable (not a KVM guest with haltpoll, or not root)"
+    HALTPOLL_WAS=$(cat "$HALTPOLL")
+    echo "$BENCH_HALTPOLL_NS" >"$HALTPOLL"
+    log "guest halt-polling set to $BENCH_HALTPOLL_NS ns for this run (was $HALTPOLL_WAS)"
+fi
 
 # ---------------------------------------------------------------- install and build
 bash scripts/install-peers.sh
@@ -463,6 +476,10 @@ row() { # label backend metric decimals
 }
 DATE=$(date -u +%Y-%m-%d)
 MACHINE="$(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME")"
+# How an idle CPU waits matters as much as the proxies at c=1 (see README): say which.
+IDLE=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)
+[ -r "$HALTPOLL" ] && IDLE+=", guest_halt_poll_ns=$(cat "$HALTPOLL")"
+MACHINE+=", cpuidle: $IDLE"
 XFER_H=$(awk -v b="$XFER_BYTES" 'BEGIN { if (b >= 2^30) printf "%g GiB", b / 2^30; else printf "%g MiB", b / 2^20 }')
 TABLE=$WORK/table.md
 {
