@@ -166,22 +166,7 @@ where
                 }
                 self.owed = None;
             }
-            // Flush only when there is nothing more to answer yet: answers to packets
-            // asked for ahead go out in one write.
-            let buffered = match pooled.conn().buffered_message() {
-                Ok(m) => m,
-                Err(e) => return Poll::Ready(Some(Err(e))),
-            };
-            let message = match buffered {
-                Some(m) => Poll::Ready(Ok(m)),
-                None => {
-                    if let Err(e) = ready!(pooled.conn().poll_flush(cx)) {
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                    pooled.conn().poll_message(cx)
-                }
-            };
-            let message = match message {
+            let message = match pooled.conn().poll_next(cx) {
                 Poll::Ready(Ok(m)) => m,
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
                 Poll::Pending => {

@@ -93,9 +93,19 @@ impl Conn {
         }
     }
 
-    /// The next message if it is already in the read buffer; never reads the socket.
-    pub(crate) fn buffered_message(&mut self) -> Result<Option<ContainerMessage>, Error> {
-        Ok(self.codec.decode(&mut self.read_buf)?)
+    /// The next message, writing out what is queued first unless that message is already
+    /// in the read buffer. A container that asks for several body packets ahead thus gets
+    /// all the answers in one write, and nothing it waits for is left unwritten while we
+    /// wait on it.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<ContainerMessage, Error>> {
+        if let Some(message) = self.codec.decode(&mut self.read_buf)? {
+            return Poll::Ready(Ok(message));
+        }
+        ready!(self.poll_flush(cx))?;
+        self.poll_message(cx)
     }
 
     /// Writes out everything queued.

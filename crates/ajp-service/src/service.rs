@@ -238,25 +238,12 @@ where
     }
     let timeout = config.reply_timeout;
     loop {
-        // A container that asks for several packets ahead gets all the answers in one
-        // write: flush only when there is nothing more to answer yet.
-        let message = match conn.buffered_message()? {
-            Some(message) => message,
-            None => {
-                timed(
-                    timeout,
-                    "writing the request",
-                    poll_fn(|cx| conn.poll_flush(cx)),
-                )
-                .await?;
-                timed(
-                    timeout,
-                    "waiting for the response head",
-                    poll_fn(|cx| conn.poll_message(cx)),
-                )
-                .await?
-            }
-        };
+        let message = timed(
+            timeout,
+            "sending the request or waiting for the response head",
+            poll_fn(|cx| conn.poll_next(cx)),
+        )
+        .await?;
         match message {
             ContainerMessage::GetBodyChunk(g) => feed(feeder, conn, g.requested_len.into()).await?,
             ContainerMessage::SendHeaders(h) => return Ok(h),
@@ -295,16 +282,10 @@ where
     if response::is_bodiless(prepared.head, head.status) || head.content_length == Some(0) {
         let conn = pooled.conn();
         loop {
-            timed(
-                timeout,
-                "writing the request",
-                poll_fn(|cx| conn.poll_flush(cx)),
-            )
-            .await?;
             match timed(
                 timeout,
                 "waiting for END_RESPONSE",
-                poll_fn(|cx| conn.poll_message(cx)),
+                poll_fn(|cx| conn.poll_next(cx)),
             )
             .await?
             {
