@@ -215,6 +215,17 @@ async fn serve_fake(stream: tokio::net::TcpStream, conn: usize, log: Log) {
                 let report = format!("{} {}", body.len(), first_ms.unwrap_or(u128::MAX));
                 [headers(200, &[]), chunk(report.as_bytes()), end(true)].concat()
             }
+            "/ask-then-stop-reading" => {
+                // Streams a head, then asks for far more body than the socket buffers
+                // hold and never reads again: the proxy's writes stall.
+                let ask = packet(ContainerMessage::GetBodyChunk(GetBodyChunk {
+                    requested_len: P.max_request_body() as u16,
+                }));
+                let out = [headers(200, &[]), chunk(b"streaming"), ask.repeat(2000)].concat();
+                let _ = write.write_all(&out).await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                return;
+            }
             other => panic!("fake container: unknown path {other}"),
         };
         if write.write_all(&out).await.is_err() {
@@ -572,4 +583,48 @@ async fn queued_body_packets_go_out_while_the_client_pauses() {
         first_ms < 700,
         "the first answer waited {first_ms} ms for the paused client"
     );
+}
+
+/// A container that asks for body and then stops reading: once the proxy's writes stall,
+/// the reply timeout (500 ms here) ends the streaming response with an error and the client
+/// connection is aborted, instead of the exchange hanging for as long as the container
+/// holds the connection (30 s here).
+#[tokio::test]
+async fn a_container_that_stops_reading_times_out_the_streaming_response() {
+    use tokio::io::AsyncReadExt;
+    let (_svc, addr, _log) = setup().await;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body_len = 20 << 20;
+    let head = format!(
+        "POST /ask-then-stop-reading HTTP/1.1\r\nhost: fake\r\ncontent-length: {body_len}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let (mut read, mut write) = s.into_split();
+    // The client sends its body for as long as anyone reads it.
+    let writer = tokio::spawn(async move {
+        let piece = vec![b'u'; 1 << 16];
+        for _ in 0..body_len / piece.len() {
+            if write.write_all(&piece).await.is_err() {
+                return;
+            }
+        }
+    });
+    let started = std::time::Instant::now();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), read.read_to_end(&mut response))
+        .await
+        .expect("the stalled response ends within 10 s");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text:?}");
+    assert!(text.contains("streaming"), "{text:?}");
+    assert!(
+        !text.ends_with("0\r\n\r\n"),
+        "an aborted body must not look complete: {text:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    writer.abort();
 }

@@ -97,11 +97,17 @@ impl Conn {
     /// in the read buffer. A container that asks for several body packets ahead thus gets
     /// all the answers in one write, and nothing it waits for is left unwritten while we
     /// wait on it.
+    ///
+    /// Queued answers are bounded: past [`high_water`] bytes they are written out before
+    /// the next message is taken, however many GET_BODY_CHUNKs one read brought (32 KiB
+    /// can hold 4 681 of them, each asking for up to a packet).
     pub(crate) fn poll_next(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<ContainerMessage, Error>> {
-        if let Some(message) = self.codec.decode(&mut self.read_buf)? {
+        if self.write_buf.len() < high_water(self.packet_size())
+            && let Some(message) = self.codec.decode(&mut self.read_buf)?
+        {
             return Poll::Ready(Ok(message));
         }
         ready!(self.poll_flush(cx))?;
@@ -128,4 +134,63 @@ impl Conn {
 /// takes few reads.
 fn read_chunk(packet_size: PacketSize) -> usize {
     (packet_size.get() * 4).max(32 * 1024)
+}
+
+/// How many bytes of queued packets [`Conn::poll_next`] lets build up before it writes them
+/// out: the 128 KiB a container reading ahead asks for at once (`ajp-server`'s default), or
+/// two packets.
+fn high_water(packet_size: PacketSize) -> usize {
+    (packet_size.get() * 2).max(128 * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+
+    use ajp_codec::{GetBodyChunk, encode_request_body};
+    use bytes::Bytes;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// However many GET_BODY_CHUNKs one read brings, the answers queued for them stay
+    /// within the high-water mark plus one packet, and every one of them goes out.
+    #[tokio::test]
+    async fn answers_to_many_asks_read_at_once_are_bounded() {
+        let p = PacketSize::DEFAULT;
+        let data = vec![7u8; p.max_request_body()];
+        let (ours, mut theirs) = tokio::net::UnixStream::pair().unwrap();
+        let mut conn = Conn::new(Stream::Unix(ours), p, 1, tracing::Span::none());
+        let mut asks = BytesMut::new();
+        let ask = ContainerMessage::<Bytes>::GetBodyChunk(GetBodyChunk {
+            requested_len: data.len() as u16,
+        });
+        for _ in 0..1000 {
+            ask.encode(&mut asks, p).unwrap();
+        }
+        theirs.write_all(&asks).await.unwrap();
+        let container = tokio::spawn(async move {
+            let (mut n, mut buf) = (0usize, vec![0u8; 1 << 16]);
+            loop {
+                match theirs.read(&mut buf).await {
+                    Ok(0) | Err(_) => return n,
+                    Ok(k) => n += k,
+                }
+            }
+        });
+        let mut most = 0;
+        for _ in 0..1000 {
+            let m = poll_fn(|cx| conn.poll_next(cx)).await.unwrap();
+            assert!(matches!(m, ContainerMessage::GetBodyChunk(_)), "{m:?}");
+            encode_request_body(&data, &mut conn.write_buf, p).unwrap();
+            most = most.max(conn.write_buf.len());
+        }
+        poll_fn(|cx| conn.poll_flush(cx)).await.unwrap();
+        drop(conn);
+        assert_eq!(container.await.unwrap(), 1000 * p.get());
+        assert!(
+            most <= high_water(p) + p.get(),
+            "{most} bytes queued at once"
+        );
+    }
 }
