@@ -450,6 +450,12 @@ if [ "${BENCH_FDPASS:-1}" != 0 ]; then
     SAVED["fdpass|handoffs|ajp"]=$(awk '/^httpd mod_proxy_fdpass/ {print $3}' <<<"$FD_OUT")
     SAVED["fdpass|fd_us|gw"]=$(awk '/^fdpass-layer compatible/ {print $5}' <<<"$FD_OUT")
     SAVED["fdpass|fd_us|ajp"]=$(awk '/^httpd mod_proxy_fdpass/ {print $5}' <<<"$FD_OUT")
+    # Extended mode (one persistent unix connection, metadata with the fd) has no httpd
+    # twin; it is compared with mod_proxy_fdpass all the same, as what a tower-ajp worker gets.
+    SAVED["fdpass_ext|handoffs|gw"]=$(awk '/^fdpass-layer extended/ {print $3}' <<<"$FD_OUT")
+    SAVED["fdpass_ext|handoffs|ajp"]=${SAVED["fdpass|handoffs|ajp"]}
+    SAVED["fdpass_ext|fd_us|gw"]=$(awk '/^fdpass-layer extended/ {print $5}' <<<"$FD_OUT")
+    SAVED["fdpass_ext|fd_us|ajp"]=${SAVED["fdpass|fd_us|ajp"]}
     [ -n "${SAVED["fdpass|handoffs|gw"]}" ] || ERRORS+="fdpass bench: no summary in its output: $(tail -5 <<<"$FD_OUT")"$'\n'
 fi
 
@@ -507,6 +513,8 @@ TABLE=$WORK/table.md
     if [ "${BENCH_FDPASS:-1}" != 0 ]; then
         row "fdpass: hand-offs/s (gateway column: fdpass-layer, compatible mode; httpd column: mod_proxy_fdpass)" fdpass handoffs 0
         row "fdpass: server CPU µs per hand-off" fdpass fd_us 1
+        row "fdpass: hand-offs/s, fdpass-layer extended mode (no httpd equivalent; against mod_proxy_fdpass)" fdpass_ext handoffs 0
+        row "fdpass: server CPU µs per hand-off, extended mode" fdpass_ext fd_us 1
     fi
     echo
     # Targets (issue 6), on the demo-container run.
