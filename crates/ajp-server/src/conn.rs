@@ -22,6 +22,7 @@ use crate::body::{Body, Delivery, Shared};
 use crate::builder::Config;
 use crate::error::{BoxError, Error, Kind};
 use crate::exchange::{Got, RequestBody, Violation, response_has_body};
+use crate::pack::Packer;
 use crate::request::convert;
 use crate::response::{encode_bare, encode_head};
 
@@ -199,7 +200,9 @@ enum Write<F, B: http_body::Body> {
     Calling(Pin<Box<F>>),
     Streaming {
         body: Pin<Box<B>>,
+        /// The rest of a frame that did not fit below the high-water mark.
         pending: Option<B::Data>,
+        packer: Packer,
     },
     /// The response is written; END_RESPONSE after any owed body packet was read.
     Finishing,
@@ -415,6 +418,7 @@ where
                     self.write = Write::Streaming {
                         body: Box::pin(body),
                         pending: None,
+                        packer: Packer::new(packet_size),
                     };
                 } else {
                     // HEAD, 204, 304…: whatever the app wrote is swallowed, like Tomcat.
@@ -422,7 +426,11 @@ where
                 }
                 Ok(Poll::Ready(None))
             }
-            Write::Streaming { body, pending } => {
+            Write::Streaming {
+                body,
+                pending,
+                packer,
+            } => {
                 if let Some(data) = pending {
                     if self.framed.write_buffer().len() >= HIGH_WATER {
                         ready_ok(Sink::<ContainerMessage<Bytes>>::poll_flush(
@@ -433,17 +441,9 @@ where
                             return Ok(Poll::Pending);
                         }
                     }
-                    // Cut into SEND_BODY_CHUNKs of at most P − 8 bytes.
-                    while data.has_remaining() && self.framed.write_buffer().len() < HIGH_WATER {
-                        let n = data.remaining().min(packet_size.max_response_body());
-                        let piece = data.copy_to_bytes(n);
-                        ajp_codec::encode_send_body_chunk(
-                            &piece,
-                            self.framed.write_buffer_mut(),
-                            packet_size,
-                        )
+                    packer
+                        .push(data, self.framed.write_buffer_mut(), HIGH_WATER)
                         .map_err(Error::new_encode)?;
-                    }
                     self.needs_flush = true;
                     if !data.has_remaining() {
                         *pending = None;
@@ -451,7 +451,16 @@ where
                     return Ok(Poll::Ready(None));
                 }
                 match body.as_mut().poll_frame(cx) {
-                    Poll::Pending => Ok(Poll::Pending),
+                    // The app waits: what it wrote goes out now, a short packet included.
+                    Poll::Pending => {
+                        if packer
+                            .flush(self.framed.write_buffer_mut())
+                            .map_err(Error::new_encode)?
+                        {
+                            self.needs_flush = true;
+                        }
+                        Ok(Poll::Pending)
+                    }
                     Poll::Ready(Some(Ok(frame))) => {
                         if let Ok(data) = frame.into_data()
                             && data.has_remaining()
@@ -466,6 +475,10 @@ where
                         Err(Error::new(Kind::ResponseBody).with(e))
                     }
                     Poll::Ready(None) => {
+                        packer
+                            .flush(self.framed.write_buffer_mut())
+                            .map_err(Error::new_encode)?;
+                        self.needs_flush = true;
                         self.enter_finishing();
                         Ok(Poll::Ready(None))
                     }

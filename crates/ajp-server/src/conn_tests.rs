@@ -508,3 +508,59 @@ async fn a_request_head_stalled_mid_packet_is_closed_at_the_idle_timeout() {
     closed.expect("closed when stalled").unwrap().unwrap();
     assert_eq!(started.elapsed().as_secs(), 5);
 }
+
+/// Frames the app has ready are packed into full SEND_BODY_CHUNKs; a short rest is held
+/// only while more is ready, and goes out as soon as the app's body waits.
+#[tokio::test]
+async fn body_packets_are_filled_across_frames_and_sent_when_the_app_waits() {
+    use http_body_util::channel::Channel;
+    let (mut tx, rx) = Channel::<Bytes>::new(4);
+    let rx = std::sync::Mutex::new(Some(rx));
+    let app = tower::service_fn(move |_req: http::Request<crate::Body>| {
+        let body = rx.lock().unwrap().take().expect("one request");
+        async move { Ok::<_, std::convert::Infallible>(http::Response::new(body)) }
+    });
+    let (a, b) = tokio::io::duplex(1 << 20);
+    let _conn = tokio::spawn(Builder::new().serve_connection(b, app));
+    let mut p = Framed::new(a, ProxyCodec::new(PacketSize::DEFAULT));
+    p.send(request(http::Method::GET, "/", vec![]))
+        .await
+        .unwrap();
+    // Three 4 KiB frames, all ready: one full packet and a short rest, sent once the app
+    // waits (it does not finish: the rest must not wait for it).
+    for i in 0..3u8 {
+        tx.send_data(Bytes::from(vec![i; 4096])).await.unwrap();
+    }
+    let mut sizes = Vec::new();
+    let mut data = Vec::new();
+    while sizes.iter().sum::<usize>() < 3 * 4096 {
+        match next(&mut p).await {
+            ContainerMessage::SendHeaders(h) => assert_eq!(h.status, 200),
+            ContainerMessage::SendBodyChunk(c) => {
+                sizes.push(c.data.len());
+                data.extend_from_slice(&c.data);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(sizes, [8184, 3 * 4096 - 8184]);
+    // More later, then the end.
+    tx.send_data(Bytes::from(vec![9; 100])).await.unwrap();
+    drop(tx);
+    loop {
+        match next(&mut p).await {
+            ContainerMessage::SendBodyChunk(c) => {
+                sizes.push(c.data.len());
+                data.extend_from_slice(&c.data);
+            }
+            ContainerMessage::EndResponse(e) => {
+                assert!(e.reuse);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(sizes, [8184, 3 * 4096 - 8184, 100]);
+    let want: Vec<u8> = [vec![0; 4096], vec![1; 4096], vec![2; 4096], vec![9; 100]].concat();
+    assert_eq!(data, want);
+}

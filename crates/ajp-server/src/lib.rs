@@ -79,6 +79,7 @@ pub mod demo;
 mod error;
 mod exchange;
 mod info;
+mod pack;
 mod request;
 mod response;
 mod serve;
