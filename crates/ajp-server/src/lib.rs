@@ -42,7 +42,8 @@
 //!   can never be mistaken for the next request (CVE-2011-3190).
 //! * **Response:** the head is one SEND_HEADERS (hop-by-hop headers dropped, Content-Length
 //!   added when the body's size is known); the body is streamed as SEND_BODY_CHUNKs of at
-//!   most P − 8 bytes, never buffered whole. HEAD, 204, 205 and 304 carry no body chunks
+//!   most P − 8 bytes, filled across the app's frames while more is ready, never buffered
+//!   whole. HEAD, 204, 205 and 304 carry no body chunks
 //!   (whatever the app writes is dropped). END_RESPONSE's reuse flag is true only when the
 //!   connection really stays open.
 //!
