@@ -143,6 +143,40 @@ mod tests {
         assert_eq!(data.remaining(), 100_000 - 3 * MAX);
     }
 
+    proptest::proptest! {
+        /// Whatever the frames and wherever the app waits: every byte comes out once and in
+        /// order, `push` only ever writes full packets, and a short one comes only from
+        /// `flush`, at a wait or the end.
+        #[test]
+        fn any_frames_any_waits(
+            frames in proptest::collection::vec((1usize..20_000, proptest::bool::ANY), 1..24),
+        ) {
+            let mut p = Packer::new(P);
+            let (mut sent, mut got) = (Vec::new(), Vec::new());
+            for (i, &(len, waits)) in frames.iter().enumerate() {
+                let mut data = body(len, i);
+                sent.extend_from_slice(&data);
+                let mut wire = BytesMut::new();
+                p.push(&mut data, &mut wire, usize::MAX).unwrap();
+                for c in chunks(wire) {
+                    proptest::prop_assert_eq!(c.len(), MAX);
+                    got.extend_from_slice(&c);
+                }
+                if waits || i + 1 == frames.len() {
+                    let mut wire = BytesMut::new();
+                    let wrote = p.flush(&mut wire).unwrap();
+                    let flushed = chunks(wire);
+                    proptest::prop_assert_eq!(flushed.len(), usize::from(wrote));
+                    for c in flushed {
+                        proptest::prop_assert!(!c.is_empty() && c.len() < MAX);
+                        got.extend_from_slice(&c);
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(got, sent);
+        }
+    }
+
     /// A frame made of several slices (any `Buf`) is packed the same.
     #[test]
     fn non_contiguous_frames() {
