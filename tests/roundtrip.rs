@@ -32,7 +32,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::gateway::{
-    PatternBody, bytes, connect, hash_body, hex, pattern, pattern_sha256, send, spawn_gateway,
+    PatternBody, bytes, check_events, connect, hash_body, hex, pattern, pattern_sha256, send,
+    spawn_gateway,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -1109,4 +1110,12 @@ async fn statuses_and_response_headers() {
         assert!(resp.headers().contains_key(name), "{name}");
     }
     assert_eq!(bytes(resp).await, "responded\n");
+}
+
+/// Server-sent events through both ends: each event reaches the client when the app writes
+/// it (the container flushes when the app waits; the gateway hands each chunk on at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_the_client_as_they_are_written() {
+    let c = Container::demo(&ajp_server::Builder::new()).await;
+    check_events(spawn_gateway(c.service().build()).await).await;
 }

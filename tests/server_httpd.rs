@@ -15,6 +15,7 @@ use server_common::{
     AjpServer, body_bytes, check_download, chunked, echo, empty, full, header, panics, send,
     sha256_hex, trickled, upload_data,
 };
+use support::gateway::check_events;
 use support::httpd::Httpd;
 
 /// httpd proxying everything to our server, with `options` on the ProxyPass line.
@@ -334,5 +335,15 @@ async fn idle_timeout_closes_pooled_connections_and_httpd_reconnects() {
         accepted >= 3,
         "idle connections were not closed: {accepted} connection(s) for 3 rounds"
     );
+    assert_eq!(panics(), 0);
+}
+
+/// Server-sent events through httpd with `flushpackets=on`: each event reaches the client
+/// when the app writes it (the container sends a short packet as soon as the app waits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_the_client_as_they_are_written() {
+    let server = AjpServer::start(ajp_server::Builder::new()).await;
+    let httpd = httpd_for(&server, "flushpackets=on", &[], "").await;
+    check_events(([127, 0, 0, 1], httpd.port()).into()).await;
     assert_eq!(panics(), 0);
 }

@@ -12,6 +12,7 @@ use server_common::{
     AjpServer, body_bytes, check_download, chunked, echo, empty, full, panics, send, sha256_hex,
     upload_data,
 };
+use support::gateway::check_events;
 use support::httpd::Httpd;
 
 async fn jk_for(server: &AjpServer, worker_extra: &str) -> Httpd {
@@ -179,5 +180,15 @@ async fn idle_timeout_closes_pooled_connections_and_mod_jk_reconnects() {
         accepted >= 3,
         "idle connections were not closed: {accepted} connection(s) for 3 rounds"
     );
+    assert_eq!(panics(), 0);
+}
+
+/// Server-sent events through mod_jk with `JkOptions +FlushPackets`: each event reaches the
+/// client when the app writes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_the_client_as_they_are_written() {
+    let server = AjpServer::start(ajp_server::Builder::new()).await;
+    let httpd = jk_for(&server, "JkOptions +FlushPackets").await;
+    check_events(([127, 0, 0, 1], httpd.port()).into()).await;
     assert_eq!(panics(), 0);
 }

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ajp_service::{AjpService, ClientInfo};
 use bytes::Bytes;
@@ -185,4 +185,45 @@ impl Body for PatternBody {
             SizeHint::default()
         }
     }
+}
+
+/// Asks `addr` (a proxy in front of the demo app) for 3 server-sent events 400 ms apart,
+/// reads them as they stream and checks that each reached the client as it was written:
+/// the first one before the second was due (not held back until more came, or the end),
+/// and the whole body exact.
+pub async fn check_events(addr: SocketAddr) {
+    let gap = Duration::from_millis(400);
+    let req = Request::get(format!("/events?n=3&gap_ms={}", gap.as_millis()))
+        .header("host", "127.0.0.1")
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let sent = Instant::now();
+    let resp = send(addr, req).await;
+    assert_eq!(resp.status(), 200, "{resp:?}");
+    let mut body = resp.into_body();
+    let mut text = String::new();
+    let mut first = None;
+    loop {
+        let frame = tokio::time::timeout(gap * 10, body.frame())
+            .await
+            .expect("the next event within 10 gaps");
+        let Some(frame) = frame else { break };
+        if let Ok(data) = frame.expect("events body").into_data() {
+            text.push_str(std::str::from_utf8(&data).expect("UTF-8 events"));
+            if text.contains("data: 1\n\n") {
+                first.get_or_insert_with(|| sent.elapsed());
+            }
+        }
+    }
+    assert_eq!(text, "data: 1\n\ndata: 2\n\ndata: 3\n\n");
+    let first = first.expect("the first event");
+    assert!(
+        first < gap * 3 / 4,
+        "the first event took {first:?}, the gap is {gap:?}: held back"
+    );
+    assert!(
+        sent.elapsed() >= gap * 2,
+        "all 3 events in {:?}: not paced?",
+        sent.elapsed()
+    );
 }

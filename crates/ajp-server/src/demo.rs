@@ -8,6 +8,7 @@
 //! | `/echo` (any method) | JSON: `method`, `uri`, `query`, `headers` (ordered `[name, value]` pairs, repeats kept), `body_len`, `body_sha256`, `remote_addr`, `remote_port`, `is_ssl`, `server_name`, `server_port`, `attributes` (name → value), `via` |
 //! | `/download?bytes=N` | N bytes, byte i = `b'a' + i % 26`, with Content-Length, streamed in 64 KiB frames (never N bytes in memory) |
 //! | `/status/N` | status N (200..=599) with a one-line text body |
+//! | `/events?n=N&gap_ms=M` | N server-sent events (`data: i`, `text/event-stream`, no Content-Length), the first at once and one every M ms (N ≤ 1000, M ≤ 10 000): a response that must reach the client as it is written |
 //!
 //! It is a plain [`tower::Service`] over `http::Request<B>` for any body type `B`, so it
 //! runs behind [`crate::Builder`] (with [`crate::Body`]) and equally inside a hyper
@@ -119,6 +120,22 @@ where
             None => text(StatusCode::BAD_REQUEST, "usage: /download?bytes=N\n"),
         };
     }
+    if path == "/events" {
+        let param = |name: &str| {
+            req.uri().query().and_then(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+        };
+        return match (param("n"), param("gap_ms")) {
+            (Some(n @ 0..=1000), Some(gap @ 0..=10_000)) => events(n, gap),
+            _ => text(
+                StatusCode::BAD_REQUEST,
+                "usage: /events?n=N&gap_ms=M with N <= 1000 and M <= 10000\n",
+            ),
+        };
+    }
     if let Some(n) = path.strip_prefix("/status/") {
         return match n.parse::<u16>().ok().filter(|n| (200..=599).contains(n)) {
             Some(n) => {
@@ -140,6 +157,7 @@ const INDEX: &str = "<!DOCTYPE html>\n<html><head><title>tower-ajp demo</title><
 where Tomcat would sit behind httpd or mod_jk.</p>\n\
 <ul><li><a href=\"/echo\">/echo</a> the request as JSON</li>\n\
 <li><a href=\"/download?bytes=100\">/download?bytes=N</a> N streamed bytes</li>\n\
+<li><a href=\"/events?n=5&amp;gap_ms=1000\">/events?n=N&amp;gap_ms=M</a> N server-sent events, M ms apart</li>\n\
 <li><a href=\"/status/418\">/status/N</a> any status</li></ul>\n</body></html>\n";
 
 async fn echo<B>(req: Request<B>, via: &'static str) -> Response<DemoBody>
@@ -261,14 +279,32 @@ fn download(n: u64) -> Response<DemoBody> {
     res
 }
 
+fn events(n: u64, gap_ms: u64) -> Response<DemoBody> {
+    let mut res = Response::new(DemoBody {
+        kind: Kind::Events {
+            sent: 0,
+            total: n,
+            gap: std::time::Duration::from_millis(gap_ms),
+            wait: None,
+        },
+    });
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    res.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    res
+}
+
 /// `abc…z` repeated over one frame plus one alphabet, so that any frame is a zero-copy
 /// slice starting at the right letter.
 fn pattern() -> Bytes {
     (0..FRAME + 26).map(|i| b'a' + (i % 26) as u8).collect()
 }
 
-/// The demo app's response body: a whole buffer, or the `/download` pattern generated
-/// frame by frame.
+/// The demo app's response body: a whole buffer, the `/download` pattern generated
+/// frame by frame, or `/events` written one by one.
 #[derive(Debug)]
 pub struct DemoBody {
     kind: Kind,
@@ -281,6 +317,13 @@ enum Kind {
         offset: u64,
         len: u64,
         pattern: Bytes,
+    },
+    Events {
+        sent: u64,
+        total: u64,
+        gap: std::time::Duration,
+        /// The pause before the next event.
+        wait: Option<Pin<Box<tokio::time::Sleep>>>,
     },
 }
 
@@ -298,7 +341,7 @@ impl http_body::Body for DemoBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match &mut self.kind {
             Kind::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
@@ -315,6 +358,24 @@ impl http_body::Body for DemoBody {
                 *offset += n as u64;
                 Poll::Ready(Some(Ok(Frame::data(pattern.slice(start..start + n)))))
             }
+            Kind::Events {
+                sent,
+                total,
+                gap,
+                wait,
+            } => {
+                if sent == total {
+                    return Poll::Ready(None);
+                }
+                if let Some(w) = wait {
+                    std::task::ready!(w.as_mut().poll(cx));
+                }
+                *sent += 1;
+                *wait = Some(Box::pin(tokio::time::sleep(*gap)));
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(format!(
+                    "data: {sent}\n\n"
+                ))))))
+            }
         }
     }
 
@@ -322,6 +383,7 @@ impl http_body::Body for DemoBody {
         match &self.kind {
             Kind::Full(d) => d.is_none(),
             Kind::Pattern { offset, len, .. } => offset == len,
+            Kind::Events { sent, total, .. } => sent == total,
         }
     }
 
@@ -329,6 +391,7 @@ impl http_body::Body for DemoBody {
         match &self.kind {
             Kind::Full(d) => SizeHint::with_exact(d.as_ref().map_or(0, |d| d.len() as u64)),
             Kind::Pattern { offset, len, .. } => SizeHint::with_exact(len - offset),
+            Kind::Events { .. } => SizeHint::default(),
         }
     }
 }
@@ -361,6 +424,40 @@ mod tests {
                 .enumerate()
                 .all(|(i, &b)| b == b'a' + (i % 26) as u8)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_come_one_by_one_gap_apart() {
+        let started = tokio::time::Instant::now();
+        let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+        let res = app().call(get("/events?n=3&gap_ms=500")).await.unwrap();
+        assert_eq!(res.headers()[CONTENT_TYPE], "text/event-stream");
+        assert_eq!(
+            http_body::Body::size_hint(res.body()).exact(),
+            None,
+            "streamed, no length"
+        );
+        let mut body = res.into_body();
+        let mut at = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let data = frame.unwrap().into_data().unwrap();
+            at.push((data, started.elapsed().as_millis()));
+        }
+        let want = [
+            ("data: 1\n\n", 0),
+            ("data: 2\n\n", 500),
+            ("data: 3\n\n", 1000),
+        ];
+        let got: Vec<(&[u8], u128)> = at.iter().map(|(d, t)| (&d[..], *t)).collect();
+        let want: Vec<(&[u8], u128)> = want.iter().map(|(d, t)| (d.as_bytes(), *t)).collect();
+        assert_eq!(got, want);
+        for bad in [
+            "/events?n=3",
+            "/events?n=1001&gap_ms=1",
+            "/events?n=1&gap_ms=10001",
+        ] {
+            assert_eq!(call(get(bad)).await.0, 400, "{bad}");
+        }
     }
 
     #[tokio::test]
