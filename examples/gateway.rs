@@ -166,6 +166,7 @@ async fn run(args: Args) -> Result<(), String> {
             "  curl -s -o /dev/null -w '%{{size_download}} bytes\\n' 'http://{listen}/download?bytes=100000000'"
         );
         println!("  curl -si http://{listen}/status/418");
+        println!("  curl -N 'http://{listen}/events?n=5&gap_ms=1000'");
     }
 
     let graceful = GracefulShutdown::new();

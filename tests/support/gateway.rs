@@ -187,12 +187,14 @@ impl Body for PatternBody {
     }
 }
 
-/// Asks `addr` (a proxy in front of the demo app) for 3 server-sent events 400 ms apart,
+/// Asks `addr` (a proxy in front of the demo app) for 3 server-sent events 1 s apart,
 /// reads them as they stream and checks that each reached the client as it was written:
 /// the first one before the second was due (not held back until more came, or the end),
 /// and the whole body exact.
 pub async fn check_events(addr: SocketAddr) {
-    let gap = Duration::from_millis(400);
+    // Wide enough that a loaded CI machine cannot blur "at once" into "held back" (that
+    // arrives with the end, 2 gaps later).
+    let gap = Duration::from_secs(1);
     let req = Request::get(format!("/events?n=3&gap_ms={}", gap.as_millis()))
         .header("host", "127.0.0.1")
         .body(http_body_util::Empty::<Bytes>::new())
