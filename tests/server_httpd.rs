@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use http::{Method, Request, StatusCode};
 use server_common::{
-    AjpServer, body_bytes, check_download, chunked, echo, empty, full, header, panics, send,
-    sha256_hex, trickled, upload_data,
+    AjpServer, body_bytes, check_download, check_idle_rounds, chunked, echo, empty, full, header,
+    panics, send, sha256_hex, trickled, upload_data,
 };
 use support::gateway::check_events;
 use support::httpd::Httpd;
@@ -316,26 +316,7 @@ async fn idle_timeout_closes_pooled_connections_and_httpd_reconnects() {
     b.idle_timeout(Some(Duration::from_millis(500)));
     let server = AjpServer::start(b).await;
     let httpd = httpd_for(&server, "", &[], "").await;
-    let data = upload_data(50_000);
-    for round in 0..3 {
-        for method in ["GET", "POST"] {
-            let body = if method == "POST" {
-                full(data.clone())
-            } else {
-                empty()
-            };
-            let v = echo(httpd.port(), req(method, "/echo").body(body).unwrap()).await;
-            assert_eq!(v["method"], method, "round {round}");
-        }
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-    }
-    let accepted = server.accepted();
-    eprintln!("3 rounds 1.2 s apart through httpd used {accepted} AJP connection(s)");
-    assert!(
-        accepted >= 3,
-        "idle connections were not closed: {accepted} connection(s) for 3 rounds"
-    );
-    assert_eq!(panics(), 0);
+    check_idle_rounds(&server, httpd.port(), "httpd").await;
 }
 
 /// Server-sent events through httpd with `flushpackets=on`: each event reaches the client

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use http::{Method, Request};
 use server_common::{
-    AjpServer, body_bytes, check_download, chunked, echo, empty, full, panics, send, sha256_hex,
-    upload_data,
+    AjpServer, body_bytes, check_download, check_idle_rounds, chunked, echo, empty, full, panics,
+    send, sha256_hex, upload_data,
 };
 use support::gateway::check_events;
 use support::httpd::Httpd;
@@ -162,25 +162,7 @@ async fn idle_timeout_closes_pooled_connections_and_mod_jk_reconnects() {
     b.idle_timeout(Some(Duration::from_millis(500)));
     let server = AjpServer::start(b).await;
     let httpd = jk_for(&server, "").await;
-    let data = upload_data(50_000);
-    for round in 0..3 {
-        let v = echo(httpd.port(), req("GET", "/echo").body(empty()).unwrap()).await;
-        assert_eq!(v["method"], "GET", "round {round}");
-        let v = echo(
-            httpd.port(),
-            req("POST", "/echo").body(full(data.clone())).unwrap(),
-        )
-        .await;
-        assert_eq!(v["body_len"], data.len(), "round {round}");
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-    }
-    let accepted = server.accepted();
-    eprintln!("3 rounds 1.2 s apart through mod_jk used {accepted} AJP connection(s)");
-    assert!(
-        accepted >= 3,
-        "idle connections were not closed: {accepted} connection(s) for 3 rounds"
-    );
-    assert_eq!(panics(), 0);
+    check_idle_rounds(&server, httpd.port(), "mod_jk").await;
 }
 
 /// Server-sent events through mod_jk with `JkOptions +FlushPackets`: each event reaches the

@@ -212,3 +212,34 @@ pub async fn check_download(resp: Response<Incoming>) -> u64 {
 pub fn header<'a>(r: &'a Response<Incoming>, name: &str) -> Option<&'a str> {
     r.headers().get(name).and_then(|v| v.to_str().ok())
 }
+
+/// The idle-timeout scenario behind a real front end at `port` (`front` names it in
+/// messages), with `server` closing idle AJP connections after 500 ms: three rounds of a
+/// GET and a 50 000-byte POST, 1.2 s apart. Every request must succeed (the front end
+/// notices the closed connection before reuse) and each round must need a new connection.
+pub async fn check_idle_rounds(server: &AjpServer, port: u16, front: &str) {
+    let data = upload_data(50_000);
+    let req = |method: &str, body: BoxBody| {
+        Request::builder()
+            .method(method)
+            .uri("/echo")
+            .header("host", "127.0.0.1")
+            .body(body)
+            .unwrap()
+    };
+    for round in 0..3 {
+        let v = echo(port, req("GET", empty())).await;
+        assert_eq!(v["method"], "GET", "round {round}");
+        let v = echo(port, req("POST", full(data.clone()))).await;
+        assert_eq!(v["method"], "POST", "round {round}");
+        assert_eq!(v["body_len"], data.len(), "round {round}");
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+    let accepted = server.accepted();
+    eprintln!("3 rounds 1.2 s apart through {front} used {accepted} AJP connection(s)");
+    assert!(
+        accepted >= 3,
+        "idle connections were not closed: {accepted} connection(s) for 3 rounds"
+    );
+    assert_eq!(panics(), 0);
+}
