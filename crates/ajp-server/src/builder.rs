@@ -91,7 +91,8 @@ impl Builder {
     /// so every 8 KiB costs a round trip to the proxy; a few in flight hide that latency.
     /// Only full packets are pipelined (the last, shorter one and bodies without
     /// Content-Length are asked for one at a time), so no proxy is ever asked for more than
-    /// the body holds. Memory: at most this many packets per connection. `1` is Tomcat's
+    /// the body holds. Asks go out in batches: once at most half of the window is still
+    /// coming, it is filled again. Memory: at most this many packets per connection. `1` is Tomcat's
     /// behaviour; `0` counts as `1`. Default: as many packets as hold 128 KiB of body (16 at
     /// the default packet size, 2 at 65536), enough to keep an app that hashes at memory
     /// speed busy across a loopback round trip.

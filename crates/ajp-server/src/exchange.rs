@@ -13,6 +13,8 @@
 //! Nothing is asked for before the app reads. Once it reads, up to `read_ahead` packets are
 //! kept coming (asked for, or received and not yet taken by the app), so that a body is not
 //! one proxy round trip per packet: on loopback that round trip costs more than the packet.
+//! The window is topped up in batches, once half of it is free, so that the proxy is woken
+//! once per half window rather than once per packet.
 //! Pipelined requests are all of the full P − 6 bytes; the last, shorter one is asked only
 //! when nothing else is due, and a body without Content-Length is asked one packet at a
 //! time. That keeps two rules whatever the proxy does with the requested length (httpd
