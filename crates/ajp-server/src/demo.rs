@@ -6,6 +6,7 @@
 //! | `/` | a short HTML page saying what is running |
 //! | `/hello` | `Hello, AJP!\n` (12 bytes, `text/plain`): the fixed small response of the benchmarks, as the test webapp's `/hello` on Tomcat |
 //! | `/echo` (any method) | JSON: `method`, `uri`, `query`, `headers` (ordered `[name, value]` pairs, repeats kept), `body_len`, `body_sha256`, `remote_addr`, `remote_port`, `is_ssl`, `server_name`, `server_port`, `attributes` (name → value), `via` |
+//! | `/discard` (any method) | JSON `{"body_len": N}`: the body read and counted, not hashed (the upload benchmark's backend) |
 //! | `/download?bytes=N` | N bytes, byte i = `b'a' + i % 26`, with Content-Length, streamed in 64 KiB frames (never N bytes in memory) |
 //! | `/status/N` | status N (200..=599) with a one-line text body |
 //! | `/events?n=N&gap_ms=M` | N server-sent events (`data: i`, `text/event-stream`, no Content-Length), the first at once and one every M ms (N ≤ 1000, M ≤ 10 000): a response that must reach the client as it is written |
@@ -109,6 +110,9 @@ where
     if path == "/echo" {
         return echo(req, via).await;
     }
+    if path == "/discard" {
+        return discard(req).await;
+    }
     if path == "/download" {
         let n = req.uri().query().and_then(|q| {
             q.split('&')
@@ -158,6 +162,7 @@ where Tomcat would sit behind httpd or mod_jk.</p>\n\
 <ul><li><a href=\"/echo\">/echo</a> the request as JSON</li>\n\
 <li><a href=\"/download?bytes=100\">/download?bytes=N</a> N streamed bytes</li>\n\
 <li><a href=\"/events?n=5&amp;gap_ms=1000\">/events?n=N&amp;gap_ms=M</a> N server-sent events, M ms apart</li>\n\
+<li>POST /discard: the body read and counted (<code>{\"body_len\": N}</code>)</li>\n\
 <li><a href=\"/status/418\">/status/N</a> any status</li></ul>\n</body></html>\n";
 
 async fn echo<B>(req: Request<B>, via: &'static str) -> Response<DemoBody>
@@ -166,31 +171,11 @@ where
     B::Error: std::fmt::Display,
 {
     let (parts, body) = req.into_parts();
-    let mut body = std::pin::pin!(body);
     let mut hasher = Sha256::new();
-    let mut len = 0u64;
-    loop {
-        match poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-            None => break,
-            Some(Ok(frame)) => {
-                if let Ok(mut data) = frame.into_data() {
-                    while data.has_remaining() {
-                        let chunk = data.chunk();
-                        hasher.update(chunk);
-                        len += chunk.len() as u64;
-                        let n = chunk.len();
-                        data.advance(n);
-                    }
-                }
-            }
-            Some(Err(e)) => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    &format!("request body failed: {e}\n"),
-                );
-            }
-        }
-    }
+    let len = match read_body(body, |chunk| hasher.update(chunk)).await {
+        Ok(len) => len,
+        Err(res) => return res,
+    };
     let mut digest = String::with_capacity(64);
     for b in hasher.finalize() {
         let _ = write!(digest, "{b:02x}");
@@ -231,6 +216,53 @@ where
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
+}
+
+/// `/discard`: the body read and counted, nothing else, so that an upload through a proxy
+/// measures the proxy (hashing it, as `/echo` does, took 58 % of the container's CPU in a
+/// 512 MiB upload and made the container the bottleneck behind every proxy).
+async fn discard<B>(req: Request<B>) -> Response<DemoBody>
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Display,
+{
+    let len = match read_body(req.into_body(), |_| {}).await {
+        Ok(len) => len,
+        Err(res) => return res,
+    };
+    let mut res = Response::new(DemoBody::full(format!("{{\"body_len\": {len}}}\n")));
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+/// Reads a request body to its end, handing each chunk to `each`: its length, or the 400
+/// to answer if it failed.
+async fn read_body<B>(body: B, mut each: impl FnMut(&[u8])) -> Result<u64, Response<DemoBody>>
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Display,
+{
+    let mut body = std::pin::pin!(body);
+    let mut len = 0u64;
+    while let Some(frame) = poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        let frame = frame.map_err(|e| {
+            text(
+                StatusCode::BAD_REQUEST,
+                &format!("request body failed: {e}\n"),
+            )
+        })?;
+        if let Ok(mut data) = frame.into_data() {
+            while data.has_remaining() {
+                let chunk = data.chunk();
+                each(chunk);
+                len += chunk.len() as u64;
+                let n = chunk.len();
+                data.advance(n);
+            }
+        }
+    }
+    Ok(len)
 }
 
 fn html(page: &'static str) -> Response<DemoBody> {
@@ -479,6 +511,17 @@ mod tests {
         assert_eq!(v["headers"], json!([["x-a", "1"], ["x-a", "2"]]));
         assert_eq!(v["via"], "ajp13");
         assert_eq!(v["remote_addr"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn discard_counts_the_body() {
+        let req = Request::put("/discard")
+            .body(Body::from_bytes(vec![7u8; 100_000]))
+            .unwrap();
+        let (status, body) = call(req).await;
+        assert_eq!(status, 200);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v, json!({"body_len": 100_000}));
     }
 
     #[tokio::test]
