@@ -212,7 +212,7 @@ run_down() { # backend proxy
 run_up() { # backend proxy
     local out body=$WORK/up-$2.out
     out=$("${ON_LOAD_CPUS[@]}" curl -s -o "$body" --max-time 300 -H 'Expect:' -X POST -T "$WORK/upload-$XB.bin" \
-        -w '%{http_code} %{size_upload} %{speed_upload}' "${URL[$2]}/echo") || true
+        -w '%{http_code} %{size_upload} %{speed_upload}' "${URL[$2]}/discard") || true
     set -- "$1" "$2" $out
     if [ "${3:-}" != 200 ] || [ "${4:-}" != "$XB" ] || ! grep -Eq "body_len.{1,4}$XB" "$body"; then
         ERRORS+="$1 ${NAME[$2]} upload: got '$out' $(head -c 200 "$body" 2>/dev/null | tr '\n' ' ')"$'\n'; return 0
