@@ -211,7 +211,12 @@ impl Writer<'_> {
 
     #[inline(always)]
     pub(crate) fn bytes(&mut self, b: &[u8]) {
-        self.buf[self.pos..self.pos + b.len()].copy_from_slice(b);
+        let dst = &mut self.buf[self.pos..self.pos + b.len()];
+        if b.len() <= 16 {
+            copy_short(dst, b);
+        } else {
+            dst.copy_from_slice(b);
+        }
         self.pos += b.len();
     }
 
@@ -230,6 +235,26 @@ impl Writer<'_> {
             Some(s) => self.string(s),
             None => self.u16(NULL_STRING),
         }
+    }
+}
+
+/// Copies at most 16 bytes with two overlapping fixed-size moves instead of a call to
+/// `memcpy`: most strings of a request (addresses, protocol, coded-header values, attribute
+/// names) are this short, and for them the call and its size dispatch cost more than the
+/// copy. `dst` and `src` have the same length.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if n >= 8 {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..].copy_from_slice(&src[n - 4..]);
+    } else if n > 0 {
+        dst[0] = src[0];
+        dst[n / 2] = src[n / 2];
+        dst[n - 1] = src[n - 1];
     }
 }
 
@@ -270,4 +295,26 @@ pub(crate) fn check_fits(len: usize, max_payload: usize) -> Result<(), EncodeErr
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_copies_write_exactly_the_bytes_of_every_length() {
+        let src: Vec<u8> = (1..=40).collect();
+        for n in 0..=20 {
+            let mut buf = [0xEEu8; 48];
+            let mut w = Writer {
+                buf: &mut buf,
+                pos: 3,
+            };
+            w.bytes(&src[..n]);
+            assert_eq!(w.pos, 3 + n);
+            assert_eq!(&buf[3..3 + n], &src[..n], "length {n}");
+            assert!(buf[..3].iter().all(|&b| b == 0xEE), "before, length {n}");
+            assert!(buf[3 + n..].iter().all(|&b| b == 0xEE), "after, length {n}");
+        }
+    }
 }
