@@ -34,7 +34,7 @@
 //! * **Request body:** pulled lazily. Nothing is asked for until the app polls the
 //!   [`Body`]; then every piece after the unasked first packet (Content-Length > 0) is one
 //!   GET_BODY_CHUNK of at most P − 6 bytes and the rest of the Content-Length. Up to
-//!   [`read_ahead`](Builder::read_ahead) packets (default: 128 KiB worth) are kept coming, so an upload
+//!   [`read_ahead`](Builder::read_ahead) packets (default: 256 KiB worth) are kept coming, so an upload
 //!   is not one proxy round trip per packet; only full packets are pipelined, so no proxy
 //!   is asked for more than the body holds, even one that ignores the requested length.
 //!   If the app does not read it all, only what is already on its way is read and discarded
