@@ -72,7 +72,8 @@ impl Config {
 
 impl Builder {
     /// A builder with the defaults: packet size 8192, at most 100 request headers, no
-    /// secret, request bodies read 256 KiB ahead, only Tomcat's always-accepted attribute names ([`ALWAYS_ALLOWED`](crate::ALWAYS_ALLOWED)).
+    /// secret, request bodies read 256 KiB ahead, only Tomcat's always-accepted attribute
+    /// names ([`ALWAYS_ALLOWED`](crate::ALWAYS_ALLOWED)).
     pub fn new() -> Self {
         Self {
             config: Config::default(),
@@ -94,10 +95,10 @@ impl Builder {
     /// Only full packets are pipelined (the last, shorter one and bodies without
     /// Content-Length are asked for one at a time), so no proxy is ever asked for more than
     /// the body holds. Asks go out in batches: once at most half of the window is still
-    /// coming, it is filled again. Memory: at most this many packets per connection. `1` is Tomcat's
-    /// behaviour; `0` counts as `1`. Default: as many packets as hold 256 KiB of body (32 at
-    /// the default packet size, 4 at 65536), enough to keep an app that hashes at memory
-    /// speed busy across a loopback round trip.
+    /// coming, it is filled again. Memory: at most this many packets per connection. `1` is
+    /// Tomcat's behaviour; `0` counts as `1`. Default: as many packets as hold 256 KiB of
+    /// body (32 at the default packet size, 4 at 65536), enough to keep an app that counts
+    /// or hashes at memory speed busy across a loopback round trip.
     pub fn read_ahead(&mut self, packets: usize) -> &mut Self {
         self.config.read_ahead = Some(packets.max(1));
         self
