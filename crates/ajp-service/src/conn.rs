@@ -137,8 +137,8 @@ fn read_chunk(packet_size: PacketSize) -> usize {
 }
 
 /// How many bytes of queued packets [`Conn::poll_next`] lets build up before it writes them
-/// out: the 128 KiB a container reading ahead asks for at once (`ajp-server`'s default), or
-/// two packets.
+/// out: the 128 KiB a container reading ahead asks for at once once an upload is under way
+/// (`ajp-server` by default refills half of its 256 KiB window at a time), or two packets.
 fn high_water(packet_size: PacketSize) -> usize {
     (packet_size.get() * 2).max(128 * 1024)
 }
