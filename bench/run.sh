@@ -66,6 +66,9 @@ if [ "${BENCH_PIN:-1}" != 0 ] && [ "$NCPU" -ge 2 ] && command -v taskset >/dev/n
     ON_PROXY_CPUS=(taskset -c "$PROXY_CPUS")
     ON_LOAD_CPUS=(taskset -c "$LOAD_CPUS")
     CPU_SPLIT="the proxy under test alone on CPU $PROXY_CPUS; wrk, curl and the backend on CPUs $LOAD_CPUS"
+    # A diagnostic c=1 cell runs with everything on this one CPU: no cross-CPU wake-ups, so
+    # what is left of a request is the CPU work of wrk, proxy and backend (see README).
+    ONE_CPU=${LOAD_CPUS%%-*}
 else
     ON_PROXY_CPUS=()
     ON_LOAD_CPUS=()
@@ -176,10 +179,11 @@ to_ms() { # wrk duration (850.00us, 1.23ms, 1.02s, 2.00m) -> ms
         printf "%.3f", n }'
 }
 
-run_wrk() { # backend proxy conc
-    local b=$1 p=$2 c=$3 t=2 out
+run_wrk() { # backend proxy conc [one: on ONE_CPU, with everything else]
+    local b=$1 p=$2 c=$3 key=$3 t=2 out on=("${ON_LOAD_CPUS[@]}")
     [ "$c" -lt 2 ] && t=1
-    out=$("${ON_LOAD_CPUS[@]}" wrk -t"$t" -c"$c" -d"${SECS}s" --timeout 10s --latency "${URL[$p]}/hello" 2>&1) || {
+    if [ "${4:-}" = one ]; then on=(taskset -c "$ONE_CPU"); key=${c}one; fi
+    out=$("${on[@]}" wrk -t"$t" -c"$c" -d"${SECS}s" --timeout 10s --latency "${URL[$p]}/hello" 2>&1) || {
         ERRORS+="$b $p c=$c: wrk failed: $out"$'\n'; return 0; }
     local rps p50 p99 n bad
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
@@ -192,10 +196,21 @@ run_wrk() { # backend proxy conc
     # reported, not fatal.
     bad=$(grep -E 'Socket errors' <<<"$out" || true)
     [ -n "$bad" ] && NOTES+="$b ${NAME[$p]} c=$c: $(sed 's/^ *//' <<<"$bad")"$'\n'
-    add "$b" "get$c" "$p" "$rps"
-    add "$b" "p50_$c" "$p" "$(to_ms "$p50")"
-    add "$b" "p99_$c" "$p" "$(to_ms "$p99")"
-    REQS["$b|$p"]=$(( ${REQS["$b|$p"]:-0} + ${n:-0} ))
+    add "$b" "get$key" "$p" "$rps"
+    add "$b" "p50_$key" "$p" "$(to_ms "$p50")"
+    add "$b" "p99_$key" "$p" "$(to_ms "$p99")"
+    # CPU per GET is over the split runs only.
+    [ "$key" = "$c" ] && REQS["$b|$p"]=$(( ${REQS["$b|$p"]:-0} + ${n:-0} ))
+    return 0
+}
+
+# Moves every thread of the proxies and of the backend (process trees) to other CPUs.
+pin_all() { # proxy-cpus backend-cpus backend-pid
+    local p pid
+    for p in gw ajp jk; do
+        for pid in $(tree_pids "${PID[$p]}"); do taskset -a -p -c "$1" "$pid" >/dev/null 2>&1 || true; done
+    done
+    for pid in $(tree_pids "$3"); do taskset -a -p -c "$2" "$pid" >/dev/null 2>&1 || true; done
 }
 
 run_down() { # backend proxy
@@ -332,8 +347,8 @@ stop_proxies() {
     for p in gw ajp jk; do stop_pid "${PID[$p]}"; done
 }
 
-run_backend() { # backend-label
-    local b=$1 p
+run_backend() { # backend-label backend-pid
+    local b=$1 bpid=$2 p
     log "$b: warm-up"
     RUNS_OVERRIDE=1 SECS_SAVE=$SECS
     SECS=1; measure "$b" warm run_wrk 64; SECS=$SECS_SAVE
@@ -351,6 +366,12 @@ run_backend() { # backend-label
         log "$b: small GETs, c=$c, $RUNS x ${SECS}s per proxy"
         measure "$b" get run_wrk "$c"
     done
+    if [ -n "${ONE_CPU:-}" ]; then
+        log "$b: small GETs, c=1, everything on CPU $ONE_CPU (diagnostic), $RUNS x ${SECS}s per proxy"
+        pin_all "$ONE_CPU" "$ONE_CPU" "$bpid"
+        measure "$b" get_one run_wrk 1 one
+        pin_all "$PROXY_CPUS" "$LOAD_CPUS" "$bpid"
+    fi
     for p in gw ajp jk; do
         add "$b" rss_all "$p" "$(( $(hwm_kib "${PID[$p]}") / 1024 ))"
         add "$b" cpu_get "$p" "$(awk -v t="${CPU["$b|get|$p"]:-0}" -v k="$TCK" 'BEGIN {printf "%.2f", t / k}')"
@@ -377,7 +398,7 @@ wait_port "$CPORT" 20 && wait_port "$CHTTP" 5 || die "container did not start: $
 BACKENDS="demo"
 log "demo: proxies in front of the demo container (AJP :$CPORT, HTTP :$CHTTP)"
 start_proxies demo "$CPORT" "http://127.0.0.1:$CHTTP"
-run_backend demo
+run_backend demo "$CONTAINER"
 stop_proxies
 stop_pid "$CONTAINER"
 
@@ -434,7 +455,7 @@ EOF
     for i in $(seq 100); do curl -sf --max-time 2 "http://127.0.0.1:$THTTP/hello" >/dev/null && break; sleep 0.1; done
     log "tomcat: proxies in front of Tomcat (AJP :$TAJP, HTTP :$THTTP)"
     start_proxies tomcat "$TAJP" "http://127.0.0.1:$THTTP"
-    run_backend tomcat
+    run_backend tomcat "$TOMCAT"
     stop_proxies
     stop_pid "$TOMCAT"
 fi
@@ -502,6 +523,10 @@ TABLE=$WORK/table.md
             row "$B: GET c=$c, p50 ms" "$b" "p50_$c" 2
             row "$B: GET c=$c, p99 ms" "$b" "p99_$c" 2
         done
+        if [ -n "${ONE_CPU:-}" ]; then
+            row "$B: GET /hello c=1 with everything on CPU $ONE_CPU (diagnostic), req/s" "$b" get1one 0
+            row "$B: GET c=1 on one CPU, p99 ms" "$b" p99_1one 2
+        fi
         row "$B: $XFER_H download, MB/s" "$b" down 0
         row "$B: $XFER_H upload, MB/s" "$b" up 0
         row "$B: proxy peak RSS after transfers, MiB" "$b" rss_xfer 1
