@@ -180,22 +180,22 @@ to_ms() { # wrk duration (850.00us, 1.23ms, 1.02s, 2.00m) -> ms
 }
 
 run_wrk() { # backend proxy conc [one: on ONE_CPU, with everything else]
-    local b=$1 p=$2 c=$3 key=$3 t=2 out on=("${ON_LOAD_CPUS[@]}")
+    local b=$1 p=$2 c=$3 key=$3 cell="c=$3" t=2 out on=("${ON_LOAD_CPUS[@]}")
     [ "$c" -lt 2 ] && t=1
-    if [ "${4:-}" = one ]; then on=(taskset -c "$ONE_CPU"); key=${c}one; fi
+    if [ "${4:-}" = one ]; then on=(taskset -c "$ONE_CPU"); key=${c}one; cell+=" on one CPU"; fi
     out=$("${on[@]}" wrk -t"$t" -c"$c" -d"${SECS}s" --timeout 10s --latency "${URL[$p]}/hello" 2>&1) || {
-        ERRORS+="$b $p c=$c: wrk failed: $out"$'\n'; return 0; }
+        ERRORS+="$b $p $cell: wrk failed: $out"$'\n'; return 0; }
     local rps p50 p99 n bad
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     n=$(awk '/requests in/ {print $1}' <<<"$out")
     bad=$(grep -E 'Non-2xx' <<<"$out" || true)
-    [ -n "$bad" ] && ERRORS+="$b ${NAME[$p]} c=$c: $(tr '\n' ' ' <<<"$bad")"$'\n'
+    [ -n "$bad" ] && ERRORS+="$b ${NAME[$p]} $cell: $(tr '\n' ' ' <<<"$bad")"$'\n'
     # Socket errors are the proxy closing connections on wrk (httpd's event MPM does when busy):
     # reported, not fatal.
     bad=$(grep -E 'Socket errors' <<<"$out" || true)
-    [ -n "$bad" ] && NOTES+="$b ${NAME[$p]} c=$c: $(sed 's/^ *//' <<<"$bad")"$'\n'
+    [ -n "$bad" ] && NOTES+="$b ${NAME[$p]} $cell: $(sed 's/^ *//' <<<"$bad")"$'\n'
     add "$b" "get$key" "$p" "$rps"
     add "$b" "p50_$key" "$p" "$(to_ms "$p50")"
     add "$b" "p99_$key" "$p" "$(to_ms "$p99")"
