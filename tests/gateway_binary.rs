@@ -107,6 +107,75 @@ async fn gateway_without_flags_serves_the_demo_over_ajp() {
     );
 }
 
+/// `/proc/PID/stat` utime + stime, in ticks (100 per second on Linux).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// With `--busy-poll` the gateway serves as before, polls while a client is active (a
+/// CPU's worth of time), and costs nothing once the clients are gone.
+#[tokio::test]
+async fn busy_polling_gateway_serves_and_sleeps_when_idle() {
+    let port = support::free_port();
+    let dir = std::env::temp_dir().join(format!("tower-ajp-gateway-bp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("gateway.log");
+    let listen = format!("127.0.0.1:{port}");
+    let gw = Supervised::spawn(
+        "gateway --busy-poll",
+        support::example("gateway").to_str().unwrap(),
+        &["--listen", &listen, "--busy-poll", "200000"].map(String::from),
+        &[],
+        &dir,
+        &log,
+        None,
+    );
+    assert!(
+        support::wait_for_port(port, Duration::from_secs(20)),
+        "gateway did not start: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    // The gateway is the watchdog's child named `gateway` (setpriv execs it).
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", gw.pid())).unwrap();
+    let pid = children
+        .split_whitespace()
+        .map(|p| p.parse::<u32>().unwrap())
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "gateway")
+        })
+        .expect("the gateway process");
+    let addr = support::local(port);
+    let get = |p: &str| Request::get(p).body(Empty::<Bytes>::new()).unwrap();
+    let resp = send(addr, get("/download?bytes=100000")).await;
+    assert_eq!(resp.headers()["content-length"], "100000");
+    let (len, sha, _) = hash_body(resp.into_body()).await.unwrap();
+    assert_eq!((len, sha), (100_000, pattern_sha256(100_000)));
+
+    // Right after traffic it polls for the window (200 ms): CPU time accrues as fast as
+    // wall time; measured over 150 ms, at least a third of that.
+    let t0 = cpu_ticks(pid);
+    send(addr, get("/status/204")).await;
+    std::thread::sleep(Duration::from_millis(150));
+    let busy = cpu_ticks(pid) - t0;
+    assert!(busy >= 5, "polling after traffic: {busy} ticks in 150 ms");
+
+    // Then it sleeps: a second with no client costs (almost) nothing.
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = cpu_ticks(pid) - t0;
+    assert!(idle <= 2, "idle gateway used {idle} ticks in 1 s");
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("busy polling while clients are active"),
+        "says so in its log"
+    );
+}
+
 #[test]
 fn startup_errors_are_clear() {
     let run = |args: &[&str]| {
@@ -129,6 +198,11 @@ fn startup_errors_are_clear() {
     assert!(err.contains("invalid AJP backend"), "{err}");
     let err = run(&["--packet-size", "100"]);
     assert!(err.contains("packet size"), "{err}");
+    let err = run(&["--busy-poll", "0"]);
+    assert!(
+        err.contains("--busy-poll: expected a positive number"),
+        "{err}"
+    );
     let err = run(&["--bogus"]);
     assert!(err.contains("unknown argument"), "{err}");
 }
