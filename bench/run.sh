@@ -245,7 +245,7 @@ run_up() { # backend proxy
     add "$1" up "$2" "$(awk -v s="$5" 'BEGIN {printf "%.1f", s / 1e6}')"
 }
 
-# Interleaved: run r goes through the proxies in order, run r+1 in reverse order (A B C D, D C B A).
+# Interleaved: run r goes through the proxies in order, run r+1 in reverse order (A B C D E, E D C B A).
 order() { if [ $(($1 % 2)) = 0 ]; then echo "$PROXIES"; else echo "$PROXIES" | tr ' ' '\n' | tac | tr '\n' ' '; fi; }
 measure() { # backend phase fn args...
     local b=$1 phase=$2 fn=$3; shift 3
@@ -525,7 +525,7 @@ XFER_H=$(awk -v b="$XFER_BYTES" 'BEGIN { if (b >= 2^30) printf "%g GiB", b / 2^3
 TABLE=$WORK/table.md
 {
     echo "tower-ajp vs Apache httpd, $DATE, $MACHINE; $( [ "$QUICK" = 1 ] && echo "QUICK SMOKE RUN (figures meaningless)" || echo "full run")."
-    echo "Medians of $RUNS x ${SECS}s wrk runs per cell ($XFER_RUNS per transfer), proxies interleaved A B C D / D C B A; $CPU_SPLIT."
+    echo "Medians of $RUNS x ${SECS}s wrk runs per cell ($XFER_RUNS per transfer), proxies interleaved in order, then in reverse; $CPU_SPLIT."
     echo "Ratios are against httpd mod_proxy_ajp in the same run. Peak RSS: VmHWM (httpd: summed over its 5 processes); CPU: utime+stime from /proc."
     echo
     printf '| metric |'; for p in $PROXIES; do printf ' %s |' "${NAME[$p]}"; done; printf '\n'
