@@ -227,6 +227,29 @@ mod tests {
         });
     }
 
+    /// On a multi-thread runtime the tasks spread over the workers: while polling, no
+    /// worker parks (one without a task would sleep in the driver and hold it).
+    #[test]
+    fn no_worker_of_a_multi_thread_runtime_parks_while_polling() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let metrics = rt.metrics();
+        let parks = || (0..2).map(|w| metrics.worker_park_count(w)).sum::<u64>();
+        let busy = rt.block_on(async { BusyPoll::start(Duration::from_secs(60)) });
+        // Give work stealing a moment to spread the tasks, then watch for 100 ms.
+        std::thread::sleep(Duration::from_millis(50));
+        let before = parks();
+        std::thread::sleep(Duration::from_millis(100));
+        // A worker without a task parks thousands of times in 100 ms here (the other one
+        // keeps waking it); a task stolen for a moment may cost a park or two.
+        let parked = parks() - before;
+        assert!(parked < 50, "workers parked {parked} times while polling");
+        drop(busy);
+    }
+
     #[test]
     fn tasks_end_when_the_last_handle_is_dropped() {
         current_thread().block_on(async {
