@@ -589,6 +589,8 @@ TABLE=$WORK/table.md
         echo "Target, fdpass-layer (compatible mode):"
         target "fdpass hand-offs/s vs mod_proxy_fdpass" handoffs ">=" 3.0 fdpass gw
     fi
+    echo
+    echo "The whole run (install check, build, every cell) took $((SECONDS / 60)) min $((SECONDS % 60)) s."
     if [ -n "$NOTES" ]; then
         echo
         echo "Notes (wrk socket errors):"

@@ -126,6 +126,10 @@ fn quick_mode_prints_every_row() {
             .is_some_and(|n| n.parse::<f64>().is_ok())),
         "no fdpass figure: {fdpass}"
     );
+    assert!(
+        written.contains("The whole run ("),
+        "run time missing:\n{written}"
+    );
     for gateway in ["tower-ajp gateway (", "tower-ajp gateway --busy-poll ("] {
         assert!(
             written.contains(&format!("Targets, {gateway}")),
