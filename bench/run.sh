@@ -330,7 +330,7 @@ EOF
     } >"$d/httpd.conf"
 }
 
-# Starts the three proxies in front of AJP port $2; $3 is the direct HTTP URL.
+# Starts the proxies (both gateways, httpd with each module) in front of AJP port $2; $3 is the direct HTTP URL.
 start_proxies() { # backend ajp_port direct_url
     local b=$1 bport=$2 port
     local gw extra
