@@ -1,6 +1,7 @@
 //! Smoke test of the benchmark harness: `bench/run.sh --quick` (every row, tiny runs)
-//! starts the tower-ajp gateway (twice: by default and with `--busy-poll`), httpd mod_proxy_ajp, httpd mod_jk, the demo container
-//! (AJP and direct HTTP) and Tomcat 10, measures, stops everything and prints the table.
+//! starts the tower-ajp gateway (twice: by default and with `--busy-poll`), httpd
+//! mod_proxy_ajp, httpd mod_jk, the demo container (AJP and direct HTTP) and Tomcat 10,
+//! measures, stops everything and prints the table.
 //! The figures of a quick run mean nothing; this checks that the harness works and every
 //! row has figures. It reuses this build's binaries (`BENCH_PROFILE=dev`: the examples
 //! `cargo test` builds anyway, and the fdpass bench in the same profile), so it adds
