@@ -3,7 +3,8 @@
 //!
 //! Must-show 2: pipelined requests and a POST whose body hyper already read arrive at the
 //! worker intact. Also: chunked bodies (buffered, or refused over the limit), the `none`
-//! flusher, the 503 when the worker is missing, the axum response marker.
+//! flusher, the 503 when the worker is missing, the axum response marker; a worker never
+//! takes over (or, when dropped, removes) a socket another worker accepts on.
 
 #[path = "support/fdpass_util.rs"]
 mod fdpass_util;
@@ -13,8 +14,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fdpass_layer::{HandOff, HandoffLayer, Mode, NoFlush, Receiver, Sender};
-use fdpass_util::{TempDir, esc, roundtrip, spawn_worker};
+use fdpass_layer::{HandOff, HandoffLayer, Metadata, Mode, NoFlush, Receiver, Sender};
+use fdpass_util::{STEP, TempDir, esc, roundtrip, spawn_worker};
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -131,7 +132,7 @@ async fn a_post_body_hyper_already_read_reaches_the_worker() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     c.write_all(b"56789").await.unwrap();
     let mut out = String::new();
-    tokio::time::timeout(fdpass_util::STEP, c.read_to_string(&mut out))
+    tokio::time::timeout(STEP, c.read_to_string(&mut out))
         .await
         .unwrap()
         .unwrap();
@@ -273,7 +274,7 @@ async fn an_earlier_response_to_a_slow_reader_is_flushed_before_the_hand_off() {
     // request is already parsed and waiting.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut out = Vec::new();
-    tokio::time::timeout(fdpass_util::STEP, c.read_to_end(&mut out))
+    tokio::time::timeout(STEP, c.read_to_end(&mut out))
         .await
         .unwrap()
         .unwrap();
@@ -286,4 +287,67 @@ async fn an_earlier_response_to_a_slow_reader_is_flushed_before_the_hand_off() {
         tail.starts_with("HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nfdpass-worker mode=extended method=GET target=/handoff/late "),
         "{tail}"
     );
+}
+
+/// A hand-off of a fresh loopback connection through `sender` reaches `receiver`.
+async fn hands_off_to(sender: &Sender, receiver: &Receiver) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    tokio::time::timeout(STEP, sender.send(&server, &Metadata::new()))
+        .await
+        .expect("send in time")
+        .expect("send");
+    let handed = tokio::time::timeout(STEP, receiver.accept())
+        .await
+        .expect("accepted in time")
+        .expect("a hand-off");
+    let (stream, _) = handed.into_parts();
+    assert_eq!(stream.peer_addr().unwrap(), client.local_addr().unwrap());
+}
+
+#[tokio::test]
+async fn a_live_socket_is_never_taken_over_and_only_our_own_file_is_removed() {
+    let dir = TempDir::new("restart");
+    let path = dir.path().join("worker.sock");
+    let sender = Sender::new(&path)
+        .mode(Mode::Extended)
+        .reuse_connection(false);
+
+    // A socket file nobody accepts on any more (a worker that crashed) is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let old = Receiver::bind(&path).expect("a stale socket is replaced");
+
+    // A second worker started while the first accepts is refused, and the first keeps
+    // its socket and its hand-offs.
+    let err = Receiver::bind(&path).expect_err("the path is live");
+    assert!(err.is_bind(), "{err:?}");
+    let source = std::error::Error::source(&err).map(|s| s.to_string());
+    assert!(
+        source
+            .as_deref()
+            .is_some_and(|s| s.contains("another process is accepting")),
+        "{err:?}"
+    );
+    hands_off_to(&sender, &old).await;
+
+    // The way to restart with no gap: the new worker binds beside the path and renames
+    // its socket over it. The old worker, dropped after, must leave the new file alone.
+    let next_path = dir.path().join("worker.sock.next");
+    let mut new = Receiver::bind(&next_path).unwrap();
+    std::fs::rename(&next_path, &path).unwrap();
+    drop(old);
+    assert!(
+        path.exists(),
+        "the old worker removed the new worker's socket"
+    );
+    hands_off_to(&sender, &new).await;
+
+    // And a worker does remove its own file when it is still there.
+    let own = dir.path().join("own.sock");
+    new = Receiver::bind(&own).unwrap();
+    drop(new);
+    assert!(!own.exists());
 }

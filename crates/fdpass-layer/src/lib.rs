@@ -115,7 +115,8 @@
 //!    follows; `4` IPv4, then 4 address bytes; `6` IPv6, then 16 address bytes), then for
 //!    `4`/`6` a 2-byte port;
 //! 2. `u32` length + the request head as hyper parsed it: `METHOD target HTTP/1.x\r\n`,
-//!    `name: value\r\n` per header (names lower-case, order kept), `\r\n`;
+//!    `name: value\r\n` per header (names lower-case, in `http::HeaderMap` order: the
+//!    values of a repeated name together, in the order they came), `\r\n`;
 //! 3. `u32` length + request-body bytes already read from the socket;
 //! 4. `u32` length + `read_buf`: bytes read after the request (pipelined requests);
 //! 5. `u32`: how many bytes the flusher wrote to the client (`0` iff `HEAD_SENT` is clear).

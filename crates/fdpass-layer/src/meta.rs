@@ -94,7 +94,8 @@ impl Metadata {
     }
 
     /// The request head as the sender parsed it: `METHOD target HTTP/1.x\r\n`, one
-    /// `name: value\r\n` per header (names lower-case, order kept), then `\r\n`.
+    /// `name: value\r\n` per header (names lower-case, in `http::HeaderMap` order: the
+    /// values of a repeated name together, in the order they came), then `\r\n`.
     pub fn head(&self) -> &Bytes {
         &self.head
     }

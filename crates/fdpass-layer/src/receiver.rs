@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,7 +33,8 @@ use crate::scm;
 /// (bounded by a timeout and a frame-size limit), and queue it for
 /// [`accept`](Self::accept). An `Err` from `accept` concerns one hand-off or one
 /// connection (its fds are closed); keep calling `accept`. Dropping the `Receiver` closes
-/// the listening socket at once and removes the socket file.
+/// the listening socket at once and removes the socket file (unless another receiver has
+/// bound the path since).
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), fdpass_layer::Error> {
@@ -54,6 +55,9 @@ pub struct Receiver {
     listener: SharedListener,
     accept_task: JoinHandle<()>,
     path: PathBuf,
+    /// Device and inode of the socket file we created: on drop it is removed only if it is
+    /// still ours, not one a newer worker has bound at the same path since.
+    file_id: (u64, u64),
     require_uid: Option<u32>,
     max_frame_len: u32,
     timeout: Duration,
@@ -108,15 +112,22 @@ impl ReceiverBuilder {
         self
     }
 
-    /// Creates the socket at `path` and listens. A stale socket file at `path` is replaced;
-    /// any other file there is an error.
+    /// Creates the socket at `path` and listens. A stale socket file at `path` (one nobody
+    /// accepts on any more) is replaced. A socket a live process still accepts on is an
+    /// error, so a worker started while another runs cannot take its hand-offs from under
+    /// it; nor is any other file there replaced.
     ///
     /// Must be called inside a tokio runtime.
     pub fn bind(&self, path: impl AsRef<Path>) -> Result<Receiver> {
         let path = path.as_ref();
         let bind_err = |e: std::io::Error| Error::new(Kind::Bind).with(e);
         match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path).map_err(bind_err)?,
+            Ok(m) if m.file_type().is_socket() => {
+                if let Some(live) = still_accepting(path) {
+                    return Err(bind_err(live));
+                }
+                std::fs::remove_file(path).map_err(bind_err)?
+            }
             Ok(_) => {
                 return Err(Error::new(Kind::Bind).with("path exists and is not a socket"));
             }
@@ -141,6 +152,7 @@ impl ReceiverBuilder {
             let _ = std::fs::remove_file(path);
             return Err(bind_err(e));
         }
+        let bound = std::fs::symlink_metadata(path).map_err(bind_err)?;
         let listener =
             scm::register_listener(std::os::unix::net::UnixListener::from(fd)).map_err(bind_err)?;
         let (tx, rx) = mpsc::channel(256);
@@ -156,10 +168,36 @@ impl ReceiverBuilder {
             accept_task: tokio::spawn(accept_loop(listener.clone(), shared)),
             listener,
             path: path.to_owned(),
+            file_id: (bound.dev(), bound.ino()),
             require_uid: self.require_uid,
             max_frame_len: self.max_frame_len,
             timeout: self.timeout,
         })
+    }
+}
+
+/// Why the socket at `path` must not be replaced: someone accepts on it (or it cannot be
+/// told), or `None` when it is stale. The probe is non-blocking: a live listener whose
+/// backlog is full answers `EAGAIN` rather than making us wait.
+fn still_accepting(path: &Path) -> Option<std::io::Error> {
+    use nix::errno::Errno;
+    let probe = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    );
+    let answer = probe.and_then(|fd| {
+        let addr = UnixAddr::new(path)?;
+        nix::sys::socket::connect(fd.as_raw_fd(), &addr)
+    });
+    match answer {
+        Err(Errno::ECONNREFUSED | Errno::ENOENT) => None,
+        Ok(()) | Err(Errno::EAGAIN) => Some(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "another process is accepting on this socket",
+        )),
+        Err(e) => Some(e.into()),
     }
 }
 
@@ -376,9 +414,9 @@ impl Conn {
             Some("hand-off closed inside the metadata frame")
         } else if !self.fds.is_empty() {
             Some("fd without a hand-off")
-        } else if self.items == 0 {
-            Some("hand-off without data")
         } else {
+            // Nothing at all is no hand-off and no error: a probe (another worker's bind
+            // checking whether this socket is live, a health check) connects and closes.
             None
         };
         if let Some(what) = leftover {
@@ -506,7 +544,9 @@ impl Drop for Receiver {
             .take();
         drop(listener);
         self.accept_task.abort();
-        let _ = std::fs::remove_file(&self.path);
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.file_id) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

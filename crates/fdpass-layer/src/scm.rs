@@ -47,6 +47,14 @@ fn cmsg_buffer() -> Vec<u8> {
 /// `cmsg_buffer().len()`, for a buffer on the stack.
 const CMSG_BUF_LEN: usize = cmsg_align(size_of::<libc::cmsghdr>()) + cmsg_align(size_of::<RawFd>());
 
+/// A control-message buffer on the stack. The kernel writes a `cmsghdr` at its start and
+/// nix reads it back through a reference, so it needs the header's alignment, which a
+/// plain byte array does not have (a `Vec<u8>` from `cmsg_space!` gets it from malloc).
+#[repr(C, align(8))]
+struct CmsgSpace([u8; CMSG_BUF_LEN]);
+
+const _: () = assert!(align_of::<CmsgSpace>() >= align_of::<libc::cmsghdr>());
+
 /// Sends `data` with `fd` attached (one `SCM_RIGHTS` control message, one fd) in a single
 /// `sendmsg`. Returns how many data bytes went out; the fd rides on the first one.
 pub(crate) async fn send_fd(
@@ -104,8 +112,8 @@ pub(crate) async fn recv_fds(stream: &UnixStream, buf: &mut [u8]) -> io::Result<
 
 /// One non-blocking `recvmsg` on any unix stream socket (registered or not).
 pub(crate) fn recv_fds_now(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
-    let mut cmsg = [0u8; CMSG_BUF_LEN];
-    recv_now(fd, buf, &mut cmsg)
+    let mut cmsg = CmsgSpace([0; CMSG_BUF_LEN]);
+    recv_now(fd, buf, &mut cmsg.0)
 }
 
 /// `accept4` of a non-blocking, close-on-exec connection, not registered with the reactor.
