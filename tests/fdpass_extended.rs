@@ -351,3 +351,49 @@ async fn a_live_socket_is_never_taken_over_and_only_our_own_file_is_removed() {
     drop(new);
     assert!(!own.exists());
 }
+
+#[tokio::test]
+async fn a_hand_off_trickled_a_byte_at_a_time_times_out_as_a_whole() {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    use std::io::{IoSlice, Write};
+    use std::os::fd::AsRawFd;
+
+    let dir = TempDir::new("trickle");
+    let path = dir.path().join("worker.sock");
+    let timeout = Duration::from_millis(300);
+    let receiver = Receiver::builder().timeout(timeout).bind(&path).unwrap();
+
+    // An extended frame header announcing 64 bytes of metadata, with an fd, then one byte
+    // every 0.4 × the timeout: each read comes in time, the frame never does.
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut unix = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let fds = [tcp.as_raw_fd()];
+    let header = b"FDPX\x01\0\0\0\0\0\0\x40";
+    sendmsg::<()>(
+        unix.as_raw_fd(),
+        &[IoSlice::new(header)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    let trickle = std::thread::spawn(move || {
+        for _ in 0..64 {
+            std::thread::sleep(timeout * 2 / 5);
+            if unix.write_all(b"x").is_err() {
+                return;
+            }
+        }
+    });
+
+    let err = tokio::time::timeout(STEP, receiver.accept())
+        .await
+        .expect("an answer in time")
+        .expect_err("the trickled frame is refused");
+    let waited = t0.elapsed();
+    assert!(err.is_timeout(), "{err:?}");
+    // Per read, the timeout would never fire: the 64 bytes would take 64 × 0.4 × timeout.
+    assert!(waited < timeout * 4, "timed out only after {waited:?}");
+    trickle.join().unwrap();
+}

@@ -106,7 +106,8 @@ impl ReceiverBuilder {
     }
 
     /// Bounds waiting for the first hand-off of an accepted unix connection, and reading any
-    /// started hand-off. Default: 5 s.
+    /// started hand-off, from its first byte to its last (one deadline per hand-off, however
+    /// many reads it takes). Default: 5 s.
     pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
         self.timeout = timeout;
         self
@@ -479,17 +480,28 @@ impl Conn {
             }
         };
         let mut chunk = vec![0u8; 4096];
+        // When the item being read must be complete: one deadline per item, not per read,
+        // so a peer trickling a byte at a time cannot hold it (and its fd) open for ever.
+        let mut deadline = None;
+        let mut items_before = self.items;
         loop {
+            if self.items != items_before {
+                items_before = self.items;
+                deadline = None;
+            }
             let idle = self.buf.is_empty() && self.items > 0;
             let read = scm::recv_fds(&unix, &mut chunk);
             let got = if idle {
+                deadline = None;
                 tokio::select! {
                     got = read => got,
                     // The `Receiver` is gone: nobody will take further hand-offs.
                     () = self.shared.tx.closed() => return,
                 }
             } else {
-                match tokio::time::timeout(self.shared.timeout, read).await {
+                let until = *deadline
+                    .get_or_insert_with(|| tokio::time::Instant::now() + self.shared.timeout);
+                match tokio::time::timeout_at(until, read).await {
                     Ok(r) => r,
                     Err(_) => {
                         let e = Error::new_timeout("reading a hand-off");
