@@ -397,3 +397,56 @@ async fn a_hand_off_trickled_a_byte_at_a_time_times_out_as_a_whole() {
     assert!(waited < timeout * 4, "timed out only after {waited:?}");
     trickle.join().unwrap();
 }
+
+#[tokio::test]
+async fn an_oversized_frame_fails_alone_and_the_hand_offs_behind_it_arrive() {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    use std::io::IoSlice;
+    use std::os::fd::AsRawFd;
+
+    let dir = TempDir::new("oversized");
+    let path = dir.path().join("worker.sock");
+    let receiver = Receiver::builder().max_frame_len(64).bind(&path).unwrap();
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut clients = Vec::new();
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        clients.push(
+            TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap(),
+        );
+        servers.push(listener.accept().await.unwrap().0);
+    }
+    // On one connection, as a pooled sender would: a frame announcing 100 bytes of
+    // metadata (over the receiver's 64) with its fd, its 100 bytes, then a sound frame.
+    let unix = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let send = |data: &[u8], fd: i32| {
+        sendmsg::<()>(
+            unix.as_raw_fd(),
+            &[IoSlice::new(data)],
+            &[ControlMessage::ScmRights(&[fd])],
+            MsgFlags::empty(),
+            None,
+        )
+        .unwrap()
+    };
+    let mut big = b"FDPX\x01\0\0\0\0\0\0\x64".to_vec();
+    big.extend_from_slice(&[b'x'; 100]);
+    assert_eq!(send(&big, servers[0].as_raw_fd()), big.len());
+    let sound = Metadata::new().encode().unwrap();
+    assert_eq!(send(&sound, servers[1].as_raw_fd()), sound.len());
+
+    let first = tokio::time::timeout(STEP, receiver.accept()).await.unwrap();
+    assert!(first.as_ref().is_err_and(|e| e.is_too_large()), "{first:?}");
+    let second = tokio::time::timeout(STEP, receiver.accept())
+        .await
+        .unwrap()
+        .expect("the hand-off behind the oversized one");
+    let (stream, _) = second.into_parts();
+    assert_eq!(
+        stream.peer_addr().unwrap(),
+        clients[1].local_addr().unwrap()
+    );
+}

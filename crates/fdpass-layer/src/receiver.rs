@@ -99,7 +99,10 @@ impl ReceiverBuilder {
         self
     }
 
-    /// Largest extended metadata payload accepted. Default: 1 MiB.
+    /// Largest extended metadata payload accepted. Default: 1 MiB. A larger frame fails
+    /// its own hand-off (its fd is closed, [`Error::is_too_large`]); its bytes are read and
+    /// dropped without being buffered, so hand-offs behind it on the same connection still
+    /// arrive.
     pub fn max_frame_len(&mut self, max: u32) -> &mut Self {
         self.max_frame_len = max;
         self
@@ -313,6 +316,9 @@ struct Conn {
     fds: VecDeque<OwnedFd>,
     /// Items delivered so far.
     items: usize,
+    /// Payload bytes of an oversized frame still to be read and dropped: the frame's
+    /// hand-off fails, the ones queued behind it on the same connection do not.
+    skip: u64,
     /// EOF was seen.
     eof: bool,
 }
@@ -331,6 +337,7 @@ impl Conn {
             buf: BytesMut::new(),
             fds: VecDeque::new(),
             items: 0,
+            skip: 0,
             eof: false,
         }
     }
@@ -411,6 +418,7 @@ impl Conn {
         if !self.eof {
             return Step::More;
         }
+        // (An oversized frame cut short by EOF was reported already, when it started.)
         let leftover = if !self.buf.is_empty() {
             Some("hand-off closed inside the metadata frame")
         } else if !self.fds.is_empty() {
@@ -429,6 +437,17 @@ impl Conn {
     /// The next complete item in the buffer: `(metadata, is_compatible)`. `Ok(None)`: not
     /// complete yet. `Err`: the stream cannot be followed any further.
     fn next_item(&mut self) -> Result<Option<(Result<Option<Metadata>>, bool)>> {
+        if self.skip > 0 {
+            let n = self
+                .buf
+                .len()
+                .min(usize::try_from(self.skip).unwrap_or(usize::MAX));
+            self.buf.advance(n);
+            self.skip -= n as u64;
+            if self.skip > 0 {
+                return Ok(None);
+            }
+        }
         let Some(&first) = self.buf.first() else {
             return Ok(None);
         };
@@ -450,7 +469,17 @@ impl Conn {
                 let hdr: [u8; HEADER_LEN] = self.buf[..HEADER_LEN]
                     .try_into()
                     .map_err(|_| Error::new_protocol("truncated metadata frame header"))?;
-                let (flags, len) = Metadata::decode_header(&hdr, self.shared.max_frame_len)?;
+                let (flags, len) = match Metadata::decode_header(&hdr, self.shared.max_frame_len) {
+                    Ok(header) => header,
+                    // Its length is known, so the stream can be followed past it.
+                    Err(e) if e.is_too_large() => {
+                        self.buf.advance(HEADER_LEN);
+                        self.skip =
+                            u64::from(u32::from_be_bytes([hdr[8], hdr[9], hdr[10], hdr[11]]));
+                        return Ok(Some((Err(e), false)));
+                    }
+                    Err(e) => return Err(e),
+                };
                 let total = HEADER_LEN + len as usize;
                 if self.buf.len() < total {
                     self.buf.reserve(total - self.buf.len());
@@ -489,7 +518,7 @@ impl Conn {
                 items_before = self.items;
                 deadline = None;
             }
-            let idle = self.buf.is_empty() && self.items > 0;
+            let idle = self.buf.is_empty() && self.skip == 0 && self.items > 0;
             let read = scm::recv_fds(&unix, &mut chunk);
             let got = if idle {
                 deadline = None;
