@@ -405,22 +405,29 @@ where
                 // §9.3.2); 204 and 304 get none.
                 let head_len =
                     self.method == Method::HEAD && response_has_body(&Method::GET, status);
-                let exact = if has_body || head_len {
+                let exact = if has_body {
                     body.size_hint().exact()
+                } else if head_len {
+                    // An app that already emptied the body for HEAD (axum does) leaves a
+                    // size of 0 that says nothing about GET's: no length rather than a
+                    // false one, as hyper does.
+                    body.size_hint().exact().filter(|&n| n > 0)
                 } else {
                     None
                 };
-                if let Err(e) = encode_head(
+                let head = encode_head(
                     status,
                     &parts.headers,
                     exact,
                     self.framed.write_buffer_mut(),
                     packet_size,
-                ) {
+                );
+                if let Err(e) = &head {
+                    // A bare 500 went out instead; the app's body must not follow it.
                     tracing::error!(error = %e, "response head does not fit one AJP packet: 500");
                 }
                 self.needs_flush = true;
-                if has_body && !body.is_end_stream() {
+                if head.is_ok() && has_body && !body.is_end_stream() {
                     self.write = Write::Streaming {
                         body: Box::pin(body),
                         pending: None,

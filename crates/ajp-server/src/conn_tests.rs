@@ -575,3 +575,75 @@ async fn body_packets_are_filled_across_frames_and_sent_when_the_app_waits() {
     let want: Vec<u8> = [vec![0; 4096], vec![1; 4096], vec![2; 4096], vec![9; 100]].concat();
     assert_eq!(data, want);
 }
+
+/// Serves `app` (any function of the request) on an in-memory pipe.
+fn start_app<F, B>(app: F) -> (Proxy, tokio::task::JoinHandle<Result<(), crate::Error>>)
+where
+    F: Fn(http::Request<crate::Body>) -> http::Response<B> + Send + Sync + Clone + 'static,
+    B: http_body::Body<Data = Bytes, Error = std::convert::Infallible> + Send + 'static,
+{
+    let (a, b) = tokio::io::duplex(1 << 20);
+    let svc = tower::service_fn(move |req| {
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(app(req)) }
+    });
+    let conn = Builder::new().serve_connection(b, svc);
+    (
+        Framed::new(a, ProxyCodec::new(PacketSize::DEFAULT)),
+        tokio::spawn(conn),
+    )
+}
+
+/// A head too large for one packet is replaced by a bare 500, and the app's body (meant
+/// for its 200) is not sent after it: the proxy would pass it on under the 500's
+/// `Content-Length: 0`.
+#[tokio::test]
+async fn an_oversized_head_becomes_a_bare_500_without_the_apps_body() {
+    let (mut p, _conn) = start_app(|_req| {
+        http::Response::builder()
+            .header("x-big", "x".repeat(9000))
+            .body(http_body_util::Full::new(Bytes::from_static(
+                b"secret page",
+            )))
+            .unwrap()
+    });
+    for _ in 0..2 {
+        p.send(request(http::Method::GET, "/", vec![]))
+            .await
+            .unwrap();
+        let ContainerMessage::SendHeaders(h) = next(&mut p).await else {
+            panic!("SEND_HEADERS first")
+        };
+        assert_eq!(h.status, 500);
+        assert_eq!(h.headers_named("content-length").next().unwrap(), "0");
+        assert_eq!(
+            next(&mut p).await,
+            ContainerMessage::EndResponse(ajp_codec::EndResponse { reuse: true })
+        );
+    }
+}
+
+/// An app that already emptied its body for HEAD (as axum does for a body of unknown
+/// length) gets no `Content-Length: 0` made up for it.
+#[tokio::test]
+async fn head_with_an_emptied_body_gets_no_made_up_length() {
+    let (mut p, _conn) = start_app(|req| {
+        let body = if req.method() == http::Method::HEAD {
+            http_body_util::Full::new(Bytes::new())
+        } else {
+            http_body_util::Full::new(Bytes::from_static(b"hello"))
+        };
+        http::Response::new(body)
+    });
+    let mut lengths = Vec::new();
+    for m in [http::Method::HEAD, http::Method::GET] {
+        p.send(request(m, "/", vec![])).await.unwrap();
+        let ContainerMessage::SendHeaders(h) = next(&mut p).await else {
+            panic!("SEND_HEADERS first")
+        };
+        lengths.push(h.headers_named("content-length").next().map(|v| v.to_vec()));
+        let (_, _, reuse) = response(&mut p, &mut &b""[..]).await;
+        assert!(reuse);
+    }
+    assert_eq!(lengths, [None, Some(b"5".to_vec())]);
+}
