@@ -125,7 +125,12 @@ impl RequestBody {
             return Err(Violation::TooMuch { len, allowed });
         }
         match &mut self.remaining {
-            Some(r) if len == 0 => Err(Violation::Truncated { missing: *r }),
+            Some(r) if len == 0 => {
+                // The proxy ended the body early: asking for more would be asking after
+                // the end, which httpd treats as a protocol error (Tomcat stops too).
+                self.ended = true;
+                Err(Violation::Truncated { missing: *r })
+            }
             Some(r) => {
                 *r -= len as u64;
                 self.ended = *r == 0;
@@ -153,6 +158,22 @@ mod tests {
     use super::*;
 
     const P: PacketSize = PacketSize::DEFAULT;
+
+    #[test]
+    fn a_content_length_body_ended_early_is_never_asked_for_again() {
+        let mut b = RequestBody::new(Some(100_000), P);
+        assert_eq!(b.on_packet(8186), Ok(Got::Data { last: false }));
+        assert_eq!(b.ask(), Some(8186));
+        assert_eq!(b.ask(), Some(8186));
+        assert_eq!(
+            b.on_packet(0),
+            Err(Violation::Truncated {
+                missing: 100_000 - 8186
+            })
+        );
+        assert_eq!(b.ask(), None, "nothing after the end");
+        assert!(b.is_due(), "the packet already asked for is still read");
+    }
 
     #[test]
     fn content_length_first_packet_comes_unasked_then_asks_for_the_rest() {
