@@ -194,6 +194,23 @@ impl Shared {
         false
     }
 
+    /// Hands `d` to the body, unless the body has not taken the previous delivery yet;
+    /// then `d` comes back. That happens when the body, polled again (from another task,
+    /// or by a `select!`) between our taking its ask and our delivery, asks twice for one
+    /// frame: the second ask is void, and the body asks again once it has taken its frame.
+    pub(crate) fn offer(&self, d: Delivery) -> Option<Delivery> {
+        let mut s = self.lock();
+        if s.delivered.is_some() {
+            return Some(d);
+        }
+        s.delivered = Some(d);
+        if let Some(w) = s.body.take() {
+            w.wake();
+        }
+        None
+    }
+
+    /// Hands `d` to the body whatever it holds: for errors, which end the body.
     pub(crate) fn deliver(&self, d: Delivery) {
         let mut s = self.lock();
         s.delivered = Some(d);
@@ -223,6 +240,33 @@ mod tests {
         let b = Body::from_bytes("abc");
         assert_eq!(b.size_hint().exact(), Some(3));
         assert_eq!(b.collect().await.unwrap().to_bytes(), "abc");
+    }
+
+    /// The body is polled twice before the driver delivers (it asked twice for one frame);
+    /// the second delivery must not replace the first.
+    #[tokio::test]
+    async fn a_frame_is_never_replaced_before_the_body_takes_it() {
+        let shared = Arc::new(Shared::default());
+        let mut body = std::pin::pin!(Body::ajp(shared.clone(), None));
+        let driver = Context::from_waker(Waker::noop());
+        let mut cx = Context::from_waker(Waker::noop());
+
+        assert!(body.as_mut().poll_frame(&mut cx).is_pending());
+        assert!(shared.take_want(&driver));
+        assert!(body.as_mut().poll_frame(&mut cx).is_pending());
+        assert!(
+            shared
+                .offer(Delivery::Data(Bytes::from_static(b"a")))
+                .is_none()
+        );
+        assert!(shared.take_want(&driver), "the second ask");
+        let back = shared.offer(Delivery::Data(Bytes::from_static(b"b")));
+        assert!(matches!(back, Some(Delivery::Data(d)) if d == "b"));
+
+        let Poll::Ready(Some(Ok(frame))) = body.as_mut().poll_frame(&mut cx) else {
+            panic!("the first frame")
+        };
+        assert_eq!(frame.into_data().unwrap(), "a");
     }
 
     #[tokio::test]

@@ -286,14 +286,18 @@ where
                 self.reading = true;
             }
             if self.owed {
-                if let Some(data) = self.ahead.pop_front() {
-                    self.shared.deliver(Delivery::Data(data));
+                let next = match self.ahead.pop_front() {
+                    Some(data) => Some(Delivery::Data(data)),
+                    None => self.body.is_end().then_some(Delivery::End),
+                };
+                if let Some(d) = next {
                     self.owed = false;
-                    progress = true;
-                } else if self.body.is_end() {
-                    self.shared.deliver(Delivery::End);
-                    self.owed = false;
-                    progress = true;
+                    match self.shared.offer(d) {
+                        None => progress = true,
+                        // A void second ask: kept for the body's next one.
+                        Some(Delivery::Data(data)) => self.ahead.push_front(data),
+                        Some(_) => {}
+                    }
                 }
             }
             // Keep up to `read_ahead` packets coming: asked for, or here and not yet taken.
