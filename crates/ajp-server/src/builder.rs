@@ -127,7 +127,8 @@ impl Builder {
     /// Requires every request to carry this secret (httpd `secret=`, mod_jk `secret`).
     /// A request without it, or with another one, is answered with 403 and the
     /// connection is closed. The comparison takes constant time. An empty secret means
-    /// none, as in Tomcat. Default: none.
+    /// none. Default: none (Tomcat instead refuses to start without one unless told
+    /// `secretRequired="false"`): without a secret every peer that can connect is trusted.
     pub fn secret(&mut self, secret: impl AsRef<[u8]>) -> &mut Self {
         let s = secret.as_ref();
         self.config.secret = (!s.is_empty()).then(|| Arc::from(s));

@@ -30,6 +30,9 @@
 //! * **Security:** named attributes not on the allow-list ([`ALWAYS_ALLOWED`] plus
 //!   configured names and prefixes) are refused with 403, as Tomcat does since Ghostcat;
 //!   a configured secret is compared in constant time, and a request without it gets 403.
+//!   Unlike Tomcat, no secret is required by default: without one, anyone who can reach
+//!   the port is trusted for the client address, TLS flag and authenticated user, so
+//!   listen on loopback or a private network, or set [`Builder::secret`].
 //!   Refusals end with END_RESPONSE(reuse = false) and the connection is closed.
 //! * **Request body:** pulled lazily. Nothing is asked for until the app polls the
 //!   [`Body`]; then every piece after the unasked first packet (Content-Length > 0) is one
@@ -44,8 +47,10 @@
 //!   added when the body's size is known); the body is streamed as SEND_BODY_CHUNKs of at
 //!   most P − 8 bytes, filled across the app's frames while more is ready, never buffered
 //!   whole. HEAD, 204, 205 and 304 carry no body chunks
-//!   (whatever the app writes is dropped). END_RESPONSE's reuse flag is true only when the
-//!   connection really stays open.
+//!   (whatever the app writes is dropped). END_RESPONSE's reuse flag is false when the
+//!   server means to close the connection; a graceful shutdown that begins while a
+//!   reuse = true END_RESPONSE is being flushed still closes it (Tomcat has the same
+//!   window; proxies treat it as a closed idle connection).
 //!
 //! # Flushing
 //!
