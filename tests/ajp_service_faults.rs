@@ -144,6 +144,15 @@ async fn serve_fake(stream: tokio::net::TcpStream, conn: usize, log: Log) {
             ]
             .concat(),
             "/informational" => [headers(100, &[]), end(true)].concat(),
+            "/status-999" => [headers(999, &[]), end(true)].concat(),
+            // Answered with an empty packet, this would read as the end of the body.
+            "/ask-for-nothing" => [
+                packet(ContainerMessage::GetBodyChunk(GetBodyChunk {
+                    requested_len: 0,
+                })),
+                ok_response(),
+            ]
+            .concat(),
             "/body-before-headers" => [chunk(b"early"), ok_response()].concat(),
             "/end-before-headers" => end(true),
             "/bad-header-value" => {
@@ -226,6 +235,12 @@ async fn serve_fake(stream: tokio::net::TcpStream, conn: usize, log: Log) {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 return;
             }
+            "/pause-mid-body" => {
+                let first = [headers(200, &[]), chunk(b"before ")].concat();
+                let _ = write.write_all(&first).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                [chunk(b"after"), end(true)].concat()
+            }
             other => panic!("fake container: unknown path {other}"),
         };
         if write.write_all(&out).await.is_err() {
@@ -299,6 +314,8 @@ async fn faults_before_the_head_are_502_or_504() {
         ("/truncated", 502),
         ("/oversize", 502),
         ("/informational", 502),
+        ("/status-999", 502),
+        ("/ask-for-nothing", 502),
         ("/end-before-headers", 502),
         ("/body-before-headers", 502),
         ("/bad-header-value", 502),
@@ -627,4 +644,19 @@ async fn a_container_that_stops_reading_times_out_the_streaming_response() {
         started.elapsed()
     );
     writer.abort();
+}
+
+/// `Duration::MAX` is how a user says "no reply timeout"; a body that waits for the
+/// container must not overflow the deadline (it panicked in hyper's task).
+#[tokio::test]
+async fn an_unbounded_reply_timeout_is_accepted_while_the_body_waits() {
+    let (backend, _log) = fake_container().await;
+    let svc = AjpService::builder(Backend::tcp("127.0.0.1", backend.port()))
+        .reply_timeout(Duration::MAX)
+        .max_connections(usize::MAX)
+        .build();
+    let addr = spawn_gateway(svc).await;
+    let resp = send(addr, get("/pause-mid-body")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(bytes(resp).await, "before after");
 }

@@ -19,6 +19,9 @@ use crate::feed::BodyFeeder;
 use crate::pool::Pooled;
 use crate::stats::Stats;
 
+/// A deadline that never comes, for a reply timeout of `Duration::MAX` (30 years).
+const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+
 /// The body of a response from the container.
 ///
 /// Each SEND_BODY_CHUNK is handed on as one data frame as soon as it arrives (a zero-length
@@ -171,9 +174,10 @@ where
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
                 Poll::Pending => {
                     if std::mem::take(&mut self.progressed) {
-                        self.timer
-                            .as_mut()
-                            .reset(Instant::now() + self.reply_timeout);
+                        // `Duration::MAX` means no timeout: saturate, as `sleep` does.
+                        let now = Instant::now();
+                        let deadline = now.checked_add(self.reply_timeout).unwrap_or(now + FAR);
+                        self.timer.as_mut().reset(deadline);
                     }
                     if self.timer.as_mut().poll(cx).is_ready() {
                         return Poll::Ready(Some(Err(Error::new(Kind::Timeout(

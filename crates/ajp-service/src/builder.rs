@@ -157,7 +157,7 @@ impl Builder {
     /// [`acquire_timeout`](Self::acquire_timeout)). Keep it at or below the container's
     /// thread count. Default: 128.
     pub fn max_connections(&mut self, n: usize) -> &mut Self {
-        self.pool.max_connections = n.max(1);
+        self.pool.max_connections = n.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         self
     }
 

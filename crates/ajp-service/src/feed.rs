@@ -124,6 +124,11 @@ where
         conn: &mut Conn,
         asked: usize,
     ) -> Poll<Result<(), Error>> {
+        if asked == 0 {
+            // An empty packet is the end of the body: answering a request for nothing with
+            // one would end an upload that has more to come.
+            return Poll::Ready(Err(Error::protocol("GET_BODY_CHUNK asking for 0 bytes")));
+        }
         let size = conn.packet_size();
         let data = match self.poll_chunk(cx, asked.min(size.max_request_body())) {
             Poll::Ready(data) => data?,

@@ -68,6 +68,12 @@ pub(crate) fn prepare(parts: &request::Parts, config: &Config) -> Result<Prepare
             .map_err(|_| reject(StatusCode::BAD_REQUEST, "invalid Connection header"))?;
         connection_tokens.extend(v.split(',').map(str::trim).filter(|t| !t.is_empty()));
     }
+    // A token may not take away what frames the request: without its Content-Length the
+    // container would not expect the body packet we still send unasked, and would read it
+    // as the next request on the connection (a smuggled Forward Request). Host goes too,
+    // for the routing the container does by it.
+    connection_tokens
+        .retain(|t| !t.eq_ignore_ascii_case("content-length") && !t.eq_ignore_ascii_case("host"));
     if headers.contains_key(header::UPGRADE)
         || connection_tokens
             .iter()
@@ -339,6 +345,25 @@ mod tests {
 
     fn rejected(req: http::Request<()>) -> StatusCode {
         prepare(&parts(req), &config()).unwrap_err().status()
+    }
+
+    /// `Connection: content-length` must not strip the length while the body's first
+    /// packet is still sent unasked: the container would read that packet as a request.
+    #[test]
+    fn connection_tokens_never_remove_the_framing_headers() {
+        let req = http::Request::post("/upload")
+            .header("host", "shop.example")
+            .header("content-length", "5")
+            .header("connection", "Content-Length, host, x-hop")
+            .header("x-hop", "drop me")
+            .body(())
+            .unwrap();
+        let p = prepare(&parts(req), &config()).unwrap();
+        assert_eq!(p.content_length, Some(5));
+        let fr = decode(&p);
+        assert_eq!(fr.header("content-length").unwrap(), "5");
+        assert_eq!(fr.header("host").unwrap(), "shop.example");
+        assert!(fr.header("x-hop").is_none());
     }
 
     #[test]

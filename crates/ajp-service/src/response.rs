@@ -19,8 +19,11 @@ pub(crate) struct Head {
 }
 
 pub(crate) fn head(h: SendHeaders<Bytes>) -> Result<Head, Error> {
+    // `StatusCode` takes 100..=999; HTTP (and Tomcat) only 100..=599.
     let status = StatusCode::from_u16(h.status)
-        .map_err(|_| Error::protocol("invalid status code in SEND_HEADERS"))?;
+        .ok()
+        .filter(|s| s.as_u16() <= 599)
+        .ok_or_else(|| Error::protocol("invalid status code in SEND_HEADERS"))?;
     if status.is_informational() {
         // AJP has no interim responses; a 1xx here can only be a broken backend.
         return Err(Error::protocol("1xx status in SEND_HEADERS"));
