@@ -30,7 +30,8 @@
 //!   re-sent), the query in AJP's `query_string` attribute, the method as its AJP code or
 //!   as a stored method.
 //! * All end-to-end headers, in order, repeats kept. Hop-by-hop headers (`Connection` and
-//!   the names it lists, `Keep-Alive`, `TE`, `Upgrade`, `Proxy-Connection`,
+//!   the names it lists, except `Content-Length` and `Host`, which frame and route the
+//!   request and always reach the container), `Keep-Alive`, `TE`, `Upgrade`, `Proxy-Connection`,
 //!   `Transfer-Encoding`), `Expect`, `Proxy-Authorization` and, by default, client-sent
 //!   `Forwarded`/`X-Forwarded-*` are removed.
 //! * Connection facts from the [`ClientInfo`] request extension (remote address and port,
