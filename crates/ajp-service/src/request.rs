@@ -123,7 +123,10 @@ pub(crate) fn prepare(parts: &request::Parts, config: &Config) -> Result<Prepare
     }
 
     let path = parts.uri.path();
-    if path.is_empty() || has_unsafe_uri_bytes(path) {
+    // Origin form, or `*` for OPTIONS. (`http` refuses other paths today; were an absolute
+    // URI to get through, Tomcat would take the Host from it.)
+    let origin_form = path.starts_with('/') || (path == "*" && parts.method == Method::OPTIONS);
+    if !origin_form || has_unsafe_uri_bytes(path) {
         return Err(reject(StatusCode::BAD_REQUEST, "invalid request path"));
     }
     let query = parts.uri.query();
@@ -345,6 +348,30 @@ mod tests {
 
     fn rejected(req: http::Request<()>) -> StatusCode {
         prepare(&parts(req), &config()).unwrap_err().status()
+    }
+
+    /// Only origin-form paths and `OPTIONS *` reach the container. (`http` itself refuses
+    /// a path that starts with neither `/` nor `*`, such as an absolute URI in HTTP/2's
+    /// `:path`, from which Tomcat would take the Host.)
+    #[test]
+    fn paths_that_are_not_origin_form_are_refused() {
+        let with_path = |method: Method, pq: &'static str| {
+            let mut uri = http::uri::Parts::default();
+            uri.path_and_query = Some(http::uri::PathAndQuery::from_static(pq));
+            let mut req = http::Request::new(());
+            *req.method_mut() = method;
+            *req.uri_mut() = http::Uri::from_parts(uri).unwrap();
+            req.headers_mut()
+                .insert(header::HOST, "shop.example".parse().unwrap());
+            req
+        };
+        assert_eq!(
+            rejected(with_path(Method::GET, "*")),
+            StatusCode::BAD_REQUEST
+        );
+        let p = prepare(&parts(with_path(Method::OPTIONS, "*")), &config()).unwrap();
+        assert_eq!(decode(&p).req_uri, "*");
+        assert!(prepare(&parts(with_path(Method::GET, "/x")), &config()).is_ok());
     }
 
     /// `Connection: content-length` must not strip the length while the body's first
