@@ -608,7 +608,6 @@ async fn queued_body_packets_go_out_while_the_client_pauses() {
 /// holds the connection (30 s here).
 #[tokio::test]
 async fn a_container_that_stops_reading_times_out_the_streaming_response() {
-    use tokio::io::AsyncReadExt;
     let (_svc, addr, _log) = setup().await;
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let body_len = 20 << 20;
@@ -626,6 +625,14 @@ async fn a_container_that_stops_reading_times_out_the_streaming_response() {
             }
         }
     });
+    expect_aborted_response(&mut read, "streaming").await;
+    writer.abort();
+}
+
+/// Reads a response that started (200, `marker` in its body) and was then aborted: the
+/// connection closes within 5 s and the body does not look complete.
+async fn expect_aborted_response(read: &mut (impl tokio::io::AsyncRead + Unpin), marker: &str) {
+    use tokio::io::AsyncReadExt;
     let started = std::time::Instant::now();
     let mut response = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), read.read_to_end(&mut response))
@@ -633,7 +640,7 @@ async fn a_container_that_stops_reading_times_out_the_streaming_response() {
         .expect("the stalled response ends within 10 s");
     let text = String::from_utf8_lossy(&response);
     assert!(text.starts_with("HTTP/1.1 200"), "{text:?}");
-    assert!(text.contains("streaming"), "{text:?}");
+    assert!(text.contains(marker), "{text:?}");
     assert!(
         !text.ends_with("0\r\n\r\n"),
         "an aborted body must not look complete: {text:?}"
@@ -643,7 +650,6 @@ async fn a_container_that_stops_reading_times_out_the_streaming_response() {
         "took {:?}",
         started.elapsed()
     );
-    writer.abort();
 }
 
 /// `Duration::MAX` is how a user says "no reply timeout"; a body that waits for the
@@ -659,4 +665,58 @@ async fn an_unbounded_reply_timeout_is_accepted_while_the_body_waits() {
     let resp = send(addr, get("/pause-mid-body")).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(bytes(resp).await, "before after");
+}
+
+/// Starts a gateway whose service gives up on a silent client body after `body_timeout`.
+async fn setup_with_body_timeout(body_timeout: Duration) -> (AjpService, SocketAddr, Log) {
+    let (backend, log) = fake_container().await;
+    let svc = AjpService::builder(Backend::tcp("127.0.0.1", backend.port()))
+        .reply_timeout(Duration::from_secs(30))
+        .body_timeout(body_timeout)
+        .build();
+    let addr = spawn_gateway(svc.clone()).await;
+    (svc, addr, log)
+}
+
+/// A client that stops sending its body while the container waits for it: after the body
+/// timeout it gets 408, and the backend connection (a container thread mid-request) is
+/// closed rather than held for as long as the client likes, or pooled.
+#[tokio::test]
+async fn a_stalled_upload_is_408_after_the_body_timeout_and_frees_the_backend() {
+    use tokio::io::AsyncReadExt;
+    let (svc, addr, log) = setup_with_body_timeout(Duration::from_millis(400)).await;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head =
+        b"POST /two-asks HTTP/1.1\r\nhost: fake\r\ncontent-length: 20000\r\n\r\n".to_vec();
+    head.extend_from_slice(&[b'a'; 12_000]);
+    s.write_all(&head).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("an answer within 10 s")
+        .unwrap();
+    let waited = started.elapsed();
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+    assert!(
+        waited >= Duration::from_millis(350) && waited < Duration::from_secs(5),
+        "answered after {waited:?}"
+    );
+    assert_eq!(svc.stats().in_use, 0, "{:?}", svc.stats());
+    drop(s);
+    next_request_succeeds_on_a_fresh_connection(&svc, addr, &log, "/two-asks").await;
+}
+
+/// The same stall once the response is streaming: the body is aborted (never made to look
+/// complete), the client connection closed, and the backend connection not reused.
+#[tokio::test]
+async fn a_stalled_upload_aborts_a_streaming_response_after_the_body_timeout() {
+    let (svc, addr, log) = setup_with_body_timeout(Duration::from_millis(400)).await;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"POST /ask-while-streaming HTTP/1.1\r\nhost: fake\r\ncontent-length: 100\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    expect_aborted_response(&mut s, "head:").await;
+    next_request_succeeds_on_a_fresh_connection(&svc, addr, &log, "/ask-while-streaming").await;
 }

@@ -23,6 +23,7 @@ pub(crate) struct Config {
     pub(crate) strip_forwarded: bool,
     pub(crate) server_name: Option<String>,
     pub(crate) reply_timeout: Duration,
+    pub(crate) body_timeout: Duration,
     pub(crate) client_info: Option<ClientInfoFn>,
 }
 
@@ -35,6 +36,7 @@ impl fmt::Debug for Config {
             .field("strip_forwarded", &self.strip_forwarded)
             .field("server_name", &self.server_name)
             .field("reply_timeout", &self.reply_timeout)
+            .field("body_timeout", &self.body_timeout)
             .field("client_info", &self.client_info.as_ref().map(|_| "<fn>"))
             .finish()
     }
@@ -83,6 +85,7 @@ impl Builder {
                 strip_forwarded: true,
                 server_name: None,
                 reply_timeout: Duration::from_secs(60),
+                body_timeout: Duration::from_secs(60),
                 client_info: None,
             },
             pool: PoolConfig {
@@ -150,6 +153,27 @@ impl Builder {
     /// response head, an aborted body after. Default: 60 s.
     pub fn reply_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.config.reply_timeout = timeout;
+        self
+    }
+
+    /// The longest the container is kept waiting on the client for the next bytes of its
+    /// request body (httpd's `Timeout`, nginx's `client_body_timeout`). A slow or stalled
+    /// upload otherwise holds a backend connection and a container thread for as long as
+    /// the client likes. Exceeding it closes the backend connection (the container is
+    /// mid-request) and fails the exchange: `408 Request Timeout` before the response head
+    /// ([`Error::is_body_timeout`](crate::Error::is_body_timeout)), an aborted body after.
+    /// `Duration::MAX` means none. Default: 60 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ajp_service::AjpService;
+    ///
+    /// let svc = AjpService::builder("ajp://127.0.0.1:8009".parse().unwrap())
+    ///     .body_timeout(Duration::from_secs(20))
+    ///     .build();
+    /// ```
+    pub fn body_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.body_timeout = timeout;
         self
     }
 

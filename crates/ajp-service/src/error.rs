@@ -36,6 +36,8 @@ pub(crate) enum Kind {
     Closed,
     /// The client's request body failed or ended short.
     Body,
+    /// The client sent no body bytes for the body timeout while the container waited.
+    BodyTimeout,
 }
 
 impl Error {
@@ -88,20 +90,28 @@ impl Error {
         self.inner.kind == Kind::Closed
     }
 
-    /// The client's request body failed or ended before its Content-Length.
+    /// The client's request body failed, ended before its Content-Length, or stalled
+    /// past the [body timeout](crate::Builder::body_timeout).
     pub fn is_body(&self) -> bool {
-        self.inner.kind == Kind::Body
+        matches!(self.inner.kind, Kind::Body | Kind::BodyTimeout)
+    }
+
+    /// The client kept the container waiting for its request body longer than the
+    /// [body timeout](crate::Builder::body_timeout) (a slow or stalled upload).
+    pub fn is_body_timeout(&self) -> bool {
+        self.inner.kind == Kind::BodyTimeout
     }
 
     /// The status a gateway should answer with: the rejection's own status (400, 413,
     /// 431, 501), 503 when the backend cannot be reached, 504 on timeout, 400 for a
-    /// failed client body, 502 otherwise.
+    /// failed client body, 408 for a client body that stalled, 502 otherwise.
     pub fn status(&self) -> StatusCode {
         match self.inner.kind {
             Kind::Rejected(status, _) => status,
             Kind::Connect => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Kind::Body => StatusCode::BAD_REQUEST,
+            Kind::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Kind::Protocol(_) | Kind::Closed => StatusCode::BAD_GATEWAY,
         }
     }
@@ -127,6 +137,7 @@ impl fmt::Display for Error {
             Kind::Protocol(what) => write!(f, "AJP protocol error from the backend: {what}"),
             Kind::Closed => f.write_str("AJP backend connection closed or failed"),
             Kind::Body => f.write_str("client request body failed"),
+            Kind::BodyTimeout => f.write_str("client request body timed out"),
         }
     }
 }
@@ -160,6 +171,10 @@ mod tests {
         assert_eq!(e.status(), 400);
         assert_eq!(Error::new(Kind::Connect).status(), 503);
         assert_eq!(Error::new(Kind::Timeout("reply")).status(), 504);
+        let e = Error::new(Kind::BodyTimeout);
+        assert!(e.is_body() && e.is_body_timeout() && !e.is_timeout());
+        assert_eq!(e.status(), 408);
+        assert!(!Error::new(Kind::Body).is_body_timeout());
         let e = Error::protocol("second SEND_HEADERS");
         assert!(e.is_protocol());
         assert_eq!(e.status(), 502);

@@ -16,9 +16,9 @@ use crate::body::ResponseBody;
 use crate::error::{BoxError, Error};
 
 /// Wraps a service so that its errors become responses: the status of an [`Error`]
-/// ([`Error::status`]: 400/413/431/501 for refused requests, 503 when the backend cannot
-/// be reached, 504 on timeouts, 502 for protocol failures), 504 for a
-/// [`tower::timeout`] elapsed error, and 500 for anything else. The error is logged with
+/// ([`Error::status`]: 400/413/431/501 for refused requests, 408 for a stalled client
+/// body, 503 when the backend cannot be reached, 504 on timeouts, 502 for protocol
+/// failures), 504 for a [`tower::timeout`] elapsed error, and 500 for anything else. The error is logged with
 /// `tracing` at `warn`.
 ///
 /// Its error type is [`Infallible`], which is what axum's `Router::fallback_service`

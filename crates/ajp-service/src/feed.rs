@@ -1,12 +1,15 @@
 //! Feeds the client's request body to the container, exactly as AJP requires: never more
 //! than asked for, never more than a packet holds, and exactly the Content-Length bytes.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use ajp_codec::encode_request_body;
 use bytes::{Buf, Bytes, BytesMut};
 use http_body::Body;
+use tokio::time::{Instant, Sleep};
 
 use crate::conn::Conn;
 use crate::error::{BoxError, Error, Kind};
@@ -21,6 +24,12 @@ pub(crate) struct BodyFeeder<B> {
     content_length: Option<u64>,
     received: u64,
     sent: u64,
+    /// How long the container may wait on the client for the next body bytes.
+    timeout: Duration,
+    /// Armed while the container waits on the client; made on the first wait (most
+    /// requests never wait for their body).
+    stall: Option<Pin<Box<Sleep>>>,
+    stall_armed: bool,
 }
 
 impl<B> BodyFeeder<B>
@@ -28,7 +37,9 @@ where
     B: Body,
     B::Error: Into<BoxError>,
 {
-    pub(crate) fn new(body: B, content_length: Option<u64>) -> Self {
+    /// Feeds `body`; `timeout` bounds each wait for the client's next bytes while the
+    /// container waits for them (`Duration::MAX`: no bound).
+    pub(crate) fn new(body: B, content_length: Option<u64>, timeout: Duration) -> Self {
         Self {
             body: Some(Box::pin(body)),
             pending: Bytes::new(),
@@ -36,6 +47,29 @@ where
             content_length,
             received: 0,
             sent: 0,
+            timeout,
+            stall: None,
+            stall_armed: false,
+        }
+    }
+
+    /// `Pending`, or the body timeout's error once the client has kept the container
+    /// waiting for `timeout` since its last bytes (or since the wait began).
+    fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, Error>> {
+        // A timeout too far to represent is no timeout (`Duration::MAX`, say).
+        let Some(deadline) = Instant::now().checked_add(self.timeout) else {
+            return Poll::Pending;
+        };
+        let timer = self
+            .stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !self.stall_armed {
+            timer.as_mut().reset(deadline);
+            self.stall_armed = true;
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Error::new(Kind::BodyTimeout))),
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -75,8 +109,12 @@ where
                 }
                 return Poll::Ready(Ok(Bytes::new()));
             };
-            match body.as_mut().poll_frame(cx) {
-                Poll::Pending if self.pending.is_empty() => return Poll::Pending,
+            let frame = body.as_mut().poll_frame(cx);
+            if frame.is_ready() {
+                self.stall_armed = false;
+            }
+            match frame {
+                Poll::Pending if self.pending.is_empty() => return self.poll_stalled(cx),
                 // Nothing more for now: send what there is rather than wait.
                 Poll::Pending => return Poll::Ready(Ok(self.take(max))),
                 Poll::Ready(Some(Ok(frame))) => {
@@ -156,6 +194,8 @@ mod tests {
     use http_body_util::Full;
     use std::future::poll_fn;
 
+    const T: Duration = Duration::from_secs(60);
+
     async fn chunks<B: Body + Unpin>(feeder: &mut BodyFeeder<B>, max: usize) -> Vec<usize>
     where
         B::Error: Into<BoxError>,
@@ -173,16 +213,16 @@ mod tests {
     #[tokio::test]
     async fn never_more_than_asked() {
         let body = Full::new(Bytes::from(vec![7u8; 20000]));
-        let mut f = BodyFeeder::new(body, Some(20000));
+        let mut f = BodyFeeder::new(body, Some(20000), T);
         assert_eq!(chunks(&mut f, 8186).await, [8186, 8186, 3628, 0]);
         let body = Full::new(Bytes::from(vec![7u8; 10]));
-        let mut f = BodyFeeder::new(body, Some(10));
+        let mut f = BodyFeeder::new(body, Some(10), T);
         assert_eq!(chunks(&mut f, 3).await, [3, 3, 3, 1, 0]);
     }
 
     #[tokio::test]
     async fn short_and_long_bodies_are_errors() {
-        let mut f = BodyFeeder::new(Full::new(Bytes::from_static(b"abc")), Some(5));
+        let mut f = BodyFeeder::new(Full::new(Bytes::from_static(b"abc")), Some(5), T);
         assert_eq!(poll_fn(|cx| f.poll_chunk(cx, 100)).await.unwrap().len(), 3);
         assert!(
             poll_fn(|cx| f.poll_chunk(cx, 100))
@@ -190,7 +230,7 @@ mod tests {
                 .unwrap_err()
                 .is_body()
         );
-        let mut f = BodyFeeder::new(Full::new(Bytes::from_static(b"abcdef")), Some(5));
+        let mut f = BodyFeeder::new(Full::new(Bytes::from_static(b"abcdef")), Some(5), T);
         assert!(
             poll_fn(|cx| f.poll_chunk(cx, 100))
                 .await
@@ -205,11 +245,11 @@ mod tests {
             Ok(Bytes::from_static(b"ab")),
             Ok(Bytes::from_static(b"cd")),
         ]);
-        let mut f = BodyFeeder::new(frames, None);
+        let mut f = BodyFeeder::new(frames, None, T);
         // Frames already here fill one packet.
         assert_eq!(chunks(&mut f, 100).await, [4, 0]);
         let frames = futures_frames(vec![Ok(Bytes::from_static(b"ab")), Err("reset")]);
-        let mut f = BodyFeeder::new(frames, None);
+        let mut f = BodyFeeder::new(frames, None, T);
         assert!(
             poll_fn(|cx| f.poll_chunk(cx, 100))
                 .await
@@ -230,7 +270,7 @@ mod tests {
             frames.push(Ok(Bytes::copy_from_slice(&data[at..at + n])));
             at += n;
         }
-        let mut f = BodyFeeder::new(futures_frames(frames), Some(total as u64));
+        let mut f = BodyFeeder::new(futures_frames(frames), Some(total as u64), T);
         let mut got = Vec::new();
         let mut lens = Vec::new();
         loop {
@@ -253,12 +293,99 @@ mod tests {
             Ok(Bytes::from_static(b"defghij")),
         ]);
         body.pending_after = Some(1);
-        let mut f = BodyFeeder::new(body, Some(10));
+        let mut f = BodyFeeder::new(body, Some(10), T);
         assert_eq!(poll_fn(|cx| f.poll_chunk(cx, 8186)).await.unwrap(), "abc");
         // Never more than asked for, even when more is here.
         assert_eq!(poll_fn(|cx| f.poll_chunk(cx, 4)).await.unwrap(), "defg");
         assert_eq!(poll_fn(|cx| f.poll_chunk(cx, 8186)).await.unwrap(), "hij");
         assert_eq!(poll_fn(|cx| f.poll_chunk(cx, 8186)).await.unwrap(), "");
+    }
+
+    /// A client that stops sending: after the body timeout of silence the feeder fails
+    /// with a body timeout (408), not before.
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_body_times_out_after_the_body_timeout() {
+        let timeout = Duration::from_secs(5);
+        let mut f = BodyFeeder::new(Stalled, Some(10), timeout);
+        let started = Instant::now();
+        let e = poll_fn(|cx| f.poll_chunk(cx, 100)).await.unwrap_err();
+        assert!(e.is_body_timeout() && e.is_body(), "{e:?}");
+        assert_eq!(e.status(), http::StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(started.elapsed(), timeout);
+    }
+
+    /// The timeout bounds each wait, not the whole upload: a client that sends a little
+    /// every 4 s of a 5 s timeout is slow, not stalled, and its body arrives whole.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_body_that_keeps_coming_never_times_out() {
+        let body = Trickle {
+            left: 6,
+            gap: Duration::from_secs(4),
+            sleep: None,
+        };
+        let mut f = BodyFeeder::new(body, Some(6), Duration::from_secs(5));
+        let mut got = 0;
+        loop {
+            let c = poll_fn(|cx| f.poll_chunk(cx, 100)).await.unwrap();
+            if c.is_empty() {
+                break;
+            }
+            got += c.len();
+        }
+        assert_eq!(got, 6);
+    }
+
+    /// `Duration::MAX` is no timeout: a stall is still pending an hour later.
+    #[tokio::test(start_paused = true)]
+    async fn an_unbounded_body_timeout_waits() {
+        let mut f = BodyFeeder::new(Stalled, Some(10), Duration::MAX);
+        let wait = tokio::time::timeout(
+            Duration::from_secs(3600),
+            poll_fn(|cx| f.poll_chunk(cx, 100)),
+        );
+        assert!(wait.await.is_err(), "still waiting");
+    }
+
+    /// A body whose next frame never comes.
+    struct Stalled;
+
+    impl Body for Stalled {
+        type Data = Bytes;
+        type Error = BoxError;
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+            Poll::Pending
+        }
+    }
+
+    /// A body of `left` one-byte frames, each `gap` after the last.
+    struct Trickle {
+        left: usize,
+        gap: Duration,
+        sleep: Option<Pin<Box<Sleep>>>,
+    }
+
+    impl Body for Trickle {
+        type Data = Bytes;
+        type Error = BoxError;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+            if self.left == 0 {
+                return Poll::Ready(None);
+            }
+            let gap = self.gap;
+            let sleep = self
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(gap)));
+            std::task::ready!(sleep.as_mut().poll(cx));
+            self.sleep = None;
+            self.left -= 1;
+            Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(b"x")))))
+        }
     }
 
     /// A body that yields the given frames, then ends; optionally not ready once, after

@@ -171,7 +171,7 @@ where
 {
     let (parts, body) = req.into_parts();
     let prepared = request::prepare(&parts, &shared.config)?;
-    let mut feeder = BodyFeeder::new(body, prepared.content_length);
+    let mut feeder = BodyFeeder::new(body, prepared.content_length, shared.config.body_timeout);
     let mut fresh = false;
     loop {
         let mut pooled = shared.pool.checkout(fresh).await?;
