@@ -14,8 +14,15 @@
 //! ```text
 //! gateway [--listen ADDR] [--backend ajp://HOST:PORT|unix:/PATH] [--secret S]
 //!         [--packet-size N] [--pool-max N] [--cping never|connect|request|idle=SECS]
-//!         [--busy-poll MICROS]
+//!         [--busy-poll MICROS] [--header-timeout SECS] [--body-timeout SECS]
 //! ```
+//!
+//! `--header-timeout SECS` (default 30, hyper's) bounds how long a client may take to send
+//! a request head, and how long a keep-alive connection may sit idle between requests
+//! (httpd's `Timeout` and `KeepAliveTimeout`): without it, clients that connect and go
+//! quiet hold their connections for ever. `--body-timeout SECS` (default 60) bounds each
+//! wait for the next bytes of a request body the container is waiting for; a stalled
+//! upload gets 408 and frees its backend connection. Both take fractions (`0.5`).
 //!
 //! `--busy-poll MICROS` keeps the runtime's workers polling for I/O instead of sleeping,
 //! for MICROS after each read or write of a client connection (the `busy-poll` crate; like
@@ -35,7 +42,7 @@ use std::time::{Duration, Instant};
 use ajp_service::{AjpService, Backend, ClientInfo, CpingMode, PacketSize};
 use busy_poll::BusyPoll;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::either::Either;
@@ -44,7 +51,7 @@ use tracing::{error, info, warn};
 
 const USAGE: &str = "usage: gateway [--listen ADDR] [--backend ajp://HOST:PORT|unix:/PATH] \
 [--secret S] [--packet-size N] [--pool-max N] [--cping never|connect|request|idle=SECS] \
-[--busy-poll MICROS]";
+[--busy-poll MICROS] [--header-timeout SECS] [--body-timeout SECS]";
 
 struct Args {
     listen: SocketAddr,
@@ -54,6 +61,19 @@ struct Args {
     pool_max: usize,
     cping: CpingMode,
     busy_poll: Option<Duration>,
+    header_timeout: Duration,
+    body_timeout: Duration,
+}
+
+/// A positive number of seconds, fractions allowed.
+fn seconds(flag: &str, v: &str) -> Result<Duration, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or(format!(
+            "{flag}: expected a positive number of seconds, got {v:?}"
+        ))
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -65,6 +85,8 @@ fn parse_args() -> Result<Args, String> {
         pool_max: 128,
         cping: CpingMode::IdleLongerThan(Duration::from_secs(10)),
         busy_poll: None,
+        header_timeout: Duration::from_secs(30),
+        body_timeout: Duration::from_secs(60),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -118,6 +140,8 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or("--busy-poll: expected a positive number of microseconds")?;
                 args.busy_poll = Some(Duration::from_micros(us));
             }
+            "--header-timeout" => args.header_timeout = seconds(&flag, &value()?)?,
+            "--body-timeout" => args.body_timeout = seconds(&flag, &value()?)?,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -168,7 +192,8 @@ async fn run(args: Args) -> Result<(), String> {
         .packet_size(args.packet_size)
         .max_connections(args.pool_max)
         .max_idle(args.pool_max)
-        .cping(args.cping);
+        .cping(args.cping)
+        .body_timeout(args.body_timeout);
     if let Some(s) = &args.secret {
         builder.secret(s);
     }
@@ -240,8 +265,12 @@ async fn run(args: Args) -> Result<(), String> {
             Some(b) => Either::Left(b.watch(stream)),
             None => Either::Right(stream),
         };
-        let conn =
-            hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+        // The timer makes hyper enforce the header timeout, which it also applies to an idle
+        // keep-alive connection waiting for its next request.
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(args.header_timeout)
+            .serve_connection(TokioIo::new(io), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

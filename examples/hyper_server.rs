@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ajp_service::{AjpService, Backend, ClientInfo, ErrorResponseLayer};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
@@ -58,7 +58,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             })
             .service(ajp.clone());
         tokio::spawn(async move {
+            // With a timer hyper closes connections that take over 30 s to send a head
+            // or sit idle that long between requests (its default header timeout).
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
                 .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "client connection ended with an error");

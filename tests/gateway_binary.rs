@@ -203,6 +203,16 @@ fn startup_errors_are_clear() {
         err.contains("--busy-poll: expected a positive number"),
         "{err}"
     );
+    let err = run(&["--header-timeout", "0"]);
+    assert!(
+        err.contains("--header-timeout: expected a positive number of seconds"),
+        "{err}"
+    );
+    let err = run(&["--body-timeout", "soon"]);
+    assert!(
+        err.contains("--body-timeout: expected a positive number of seconds"),
+        "{err}"
+    );
     let err = run(&["--bogus"]);
     assert!(err.contains("unknown argument"), "{err}");
 }
@@ -238,4 +248,99 @@ async fn unreachable_backend_is_a_503_page_at_first_request() {
     .await;
     assert_eq!(resp.status(), 503);
     assert!(String::from_utf8_lossy(&bytes(resp).await).contains("503"));
+}
+
+/// Clients that connect and go quiet do not hold the gateway's connections for ever: one
+/// that sends nothing, one that stops half-way through its head, and a keep-alive
+/// connection idle after a request are all closed after `--header-timeout`; an upload
+/// that stalls while the container waits for it is answered 408 after `--body-timeout`
+/// (the container is the embedded demo, which reads the body).
+#[tokio::test]
+async fn quiet_clients_are_timed_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port = support::free_port();
+    let dir = std::env::temp_dir().join(format!("tower-ajp-gateway-to-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("gateway.log");
+    let listen = format!("127.0.0.1:{port}");
+    let _gw = Supervised::spawn(
+        "gateway --header-timeout 0.5 --body-timeout 0.5",
+        support::example("gateway").to_str().unwrap(),
+        &[
+            "--listen",
+            &listen,
+            "--header-timeout",
+            "0.5",
+            "--body-timeout",
+            "0.5",
+        ]
+        .map(String::from),
+        &[],
+        &dir,
+        &log,
+        None,
+    );
+    assert!(
+        support::wait_for_port(port, Duration::from_secs(20)),
+        "gateway did not start: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let addr = support::local(port);
+    let connect = || tokio::net::TcpStream::connect(addr);
+
+    let silent = connect().await.unwrap();
+    let mut half = connect().await.unwrap();
+    half.write_all(b"GET /hello HTTP/1.1\r\nhost: x\r\nx-slow: ")
+        .await
+        .unwrap();
+    let mut idle = connect().await.unwrap();
+    idle.write_all(b"GET /hello HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut upload = connect().await.unwrap();
+    upload
+        .write_all(b"POST /discard HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n0123456789")
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    // Every one of them ends within 5 s (the timeouts are 0.5 s), read to EOF.
+    let read_all = |mut s: tokio::net::TcpStream| async move {
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+            .await
+            .expect("the gateway closes the connection within 5 s")
+            .map(|_| String::from_utf8_lossy(&out).into_owned())
+    };
+    let (silent, half, idle, upload) = tokio::join!(
+        read_all(silent),
+        read_all(half),
+        read_all(idle),
+        read_all(upload)
+    );
+    let waited = started.elapsed();
+    assert!(!silent.unwrap().contains("200"), "nothing was asked");
+    assert!(
+        !half.unwrap_or_default().contains("200"),
+        "the head never ended"
+    );
+    let idle = idle.unwrap();
+    assert!(idle.starts_with("HTTP/1.1 200"), "{idle:?}");
+    let upload = upload.unwrap();
+    assert!(upload.starts_with("HTTP/1.1 408"), "{upload:?}");
+    assert!(
+        waited >= Duration::from_millis(400),
+        "closed after {waited:?}"
+    );
+
+    // And the gateway still serves: the stalled upload's backend connection was not pooled.
+    let resp = send(
+        addr,
+        Request::get("/hello")
+            .header("host", "x")
+            .body(Empty::<Bytes>::new())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
 }
