@@ -41,7 +41,9 @@ use crate::wire::{Reader, Source, check_fits, opt_string_len, put_packet};
 pub struct SendHeaders<S = Bytes> {
     /// The status code as sent (not validated here: any `u16`).
     pub status: u16,
-    /// The status message; Tomcat sends the number again, mod_jk and httpd tolerate null.
+    /// The status message. Tomcat sends the number again (its bug 45026); a null message
+    /// encodes and decodes, but mod_jk shows it as the reason phrase `ERROR`, so a
+    /// container should always send one.
     pub message: Option<S>,
     /// Response headers in order, repeats kept. The 11 coded response header names are sent
     /// as codes (matched case-insensitively); decoded coded names are lower case.

@@ -122,6 +122,18 @@ pub(crate) fn prepare(parts: &request::Parts, config: &Config) -> Result<Prepare
         }
     }
 
+    // One Host, or none (RFC 9112 §3.2 makes several a 400): given several, the container
+    // and anything between that checks the request could each route by a different one.
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let host_header = match (hosts.next(), hosts.next()) {
+        (_, Some(_)) => return Err(reject(StatusCode::BAD_REQUEST, "several Host headers")),
+        (None, None) => None,
+        (Some(v), None) => Some(
+            v.to_str()
+                .map_err(|_| reject(StatusCode::BAD_REQUEST, "invalid Host header"))?,
+        ),
+    };
+
     let path = parts.uri.path();
     // Origin form, or `*` for OPTIONS. (`http` refuses other paths today; were an absolute
     // URI to get through, Tomcat would take the Host from it.)
@@ -164,7 +176,6 @@ pub(crate) fn prepare(parts: &request::Parts, config: &Config) -> Result<Prepare
     }
     // HTTP/2 carries the host in the URI, not a header; Tomcat wants a Host header.
     let authority = parts.uri.authority().map(|a| a.as_str());
-    let host_header = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     if host_header.is_none()
         && let Some(a) = authority
     {
@@ -516,6 +527,18 @@ mod tests {
         );
         let huge = "x".repeat(9000);
         assert_eq!(rejected(b().header("x-big", huge).body(()).unwrap()), 431);
+        // Two Hosts: which one routes would be the container's guess.
+        assert_eq!(
+            rejected(
+                b().header("host", "shop.example")
+                    .header("host", "admin.internal")
+                    .body(())
+                    .unwrap()
+            ),
+            400
+        );
+        let latin1 = http::HeaderValue::from_bytes(b"caf\xe9.example").unwrap();
+        assert_eq!(rejected(b().header("host", latin1).body(()).unwrap()), 400);
     }
 
     #[test]
