@@ -96,6 +96,37 @@ async fn gateway_without_flags_serves_the_demo_over_ajp() {
     let resp = send(addr, get("/status/418")).await;
     assert_eq!(resp.status(), 418);
 
+    // `curl --http2` on an http:// URL offers h2c; the offer is ignored, not a 501, and
+    // neither Upgrade nor HTTP2-Settings reaches the container.
+    let out = Command::new("curl")
+        .args([
+            "--http2",
+            "-s",
+            "-m",
+            "10",
+            "-w",
+            "\n%{http_version} %{http_code}",
+        ])
+        .arg("http://127.0.0.1:8080/echo")
+        .output()
+        .expect("curl runs (scripts/install-peers.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    assert_eq!(status, "1.1 200", "{text}");
+    let e = json(body.as_bytes());
+    let names: Vec<_> = e["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h[0].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n == "upgrade" || n == "http2-settings"),
+        "{names:?}"
+    );
+
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
         logged.contains("curl http://127.0.0.1:8080/"),

@@ -45,8 +45,9 @@
 //! before any connection is used ([`Error::is_rejected`]): Content-Length together with
 //! Transfer-Encoding, several Content-Lengths, a Transfer-Encoding other than `chunked`,
 //! controls or spaces in the path or query, CR/LF/NUL in header values (400); a head that
-//! does not fit one AJP packet (431); `CONNECT` and protocol upgrades, which AJP cannot
-//! carry (501).
+//! does not fit one AJP packet (431); `CONNECT` and protocol upgrades such as WebSocket,
+//! which AJP cannot carry (501). An `Upgrade` that offers only `h2c` (what `curl --http2`
+//! sends to an http:// URL) is ignored, as RFC 9110 allows, and the request proxied.
 //!
 //! # Request bodies
 //!

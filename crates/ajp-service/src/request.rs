@@ -74,14 +74,28 @@ pub(crate) fn prepare(parts: &request::Parts, config: &Config) -> Result<Prepare
     // for the routing the container does by it.
     connection_tokens
         .retain(|t| !t.eq_ignore_ascii_case("content-length") && !t.eq_ignore_ascii_case("host"));
-    if headers.contains_key(header::UPGRADE)
-        || connection_tokens
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case("upgrade"))
+    // An offer of h2c alone (`curl --http2` sends one with every http:// request) is
+    // declined by ignoring it, as RFC 9110 §7.8 lets a server do: the request is answered
+    // over HTTP/1.1 and `Upgrade`/`HTTP2-Settings` stay here as hop-by-hop. Any other
+    // upgrade (WebSocket) needs the connection itself, which AJP cannot carry: 501 says so
+    // plainly instead of a response the client's handshake would fail on.
+    let mut offered = headers
+        .get_all(header::UPGRADE)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|p| !p.is_empty())
+        .peekable();
+    let only_h2c = offered.peek().is_some() && offered.all(|p| p.eq_ignore_ascii_case(b"h2c"));
+    if !only_h2c
+        && (headers.contains_key(header::UPGRADE)
+            || connection_tokens
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case("upgrade")))
     {
         return Err(reject(
             StatusCode::NOT_IMPLEMENTED,
-            "protocol upgrades (WebSocket, h2c) cannot be carried over AJP",
+            "protocol upgrades (WebSocket) cannot be carried over AJP",
         ));
     }
 
@@ -359,6 +373,45 @@ mod tests {
 
     fn rejected(req: http::Request<()>) -> StatusCode {
         prepare(&parts(req), &config()).unwrap_err().status()
+    }
+
+    /// `curl --http2` on an http:// URL offers h2c with every request: the offer is
+    /// ignored (RFC 9110 §7.8) and the request proxied without it; any other upgrade, or
+    /// h2c offered beside one, is a 501.
+    #[test]
+    fn an_h2c_offer_is_ignored_and_other_upgrades_refused() {
+        let req = |upgrade: Option<&str>, connection: &str| {
+            let mut b = http::Request::get("/page")
+                .header("host", "shop.example")
+                .header("connection", connection)
+                .header("http2-settings", "AAMAAABkAARAAAAAAAIAAAAA")
+                .header("x-kept", "1");
+            if let Some(u) = upgrade {
+                b = b.header("upgrade", u);
+            }
+            b.body(()).unwrap()
+        };
+        let p = prepare(
+            &parts(req(Some("h2c"), "Upgrade, HTTP2-Settings")),
+            &config(),
+        )
+        .unwrap();
+        let names: Vec<_> = decode(&p)
+            .headers
+            .iter()
+            .map(|(n, _)| String::from_utf8_lossy(n).into_owned())
+            .collect();
+        assert_eq!(names, ["host", "x-kept"]);
+        let p = prepare(&parts(req(Some(" H2C "), "upgrade")), &config()).unwrap();
+        assert_eq!(
+            decode(&p).headers.len(),
+            3,
+            "http2-settings not named: kept"
+        );
+        assert_eq!(rejected(req(Some("h2c, websocket"), "upgrade")), 501);
+        assert_eq!(rejected(req(Some("websocket"), "upgrade")), 501);
+        assert_eq!(rejected(req(None, "upgrade")), 501);
+        assert_eq!(rejected(req(Some(""), "upgrade")), 501);
     }
 
     /// Only origin-form paths and `OPTIONS *` reach the container. (`http` itself refuses
