@@ -450,3 +450,28 @@ async fn an_oversized_frame_fails_alone_and_the_hand_offs_behind_it_arrive() {
         clients[1].local_addr().unwrap()
     );
 }
+
+/// A hand-off whose metadata would exceed the sender's `max_frame_len` (kept at the
+/// worker's limit) is refused before anything is written: the client gets a 503 rather
+/// than a flushed `200` head on a connection the worker then drops unanswered. A hand-off
+/// under the limit still goes through.
+#[tokio::test]
+async fn a_frame_over_the_limit_is_a_503_before_anything_is_written() {
+    let s = setup(|s| s.max_frame_len(300)).await;
+    let req = format!(
+        "GET /handoff/big HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "v".repeat(400)
+    );
+    let resp = roundtrip(s.addr, req.as_bytes()).await;
+    assert!(
+        resp.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{resp}"
+    );
+    assert!(!resp.contains("200 OK"), "{resp}");
+    let resp = roundtrip(s.addr, b"GET /handoff/small HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(
+        body_of_last(&resp)
+            .starts_with("fdpass-worker mode=extended method=GET target=/handoff/small "),
+        "{resp}"
+    );
+}

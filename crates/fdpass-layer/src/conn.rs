@@ -235,13 +235,6 @@ async fn finish(
 
     let head = sender.get_flusher().flush(&request, &response);
     let timeout = sender.get_send_timeout();
-    if !head.is_empty() {
-        match tokio::time::timeout(timeout, stream.write_all(&head)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Error::new(Kind::Client).with(e)),
-            Err(_) => return Err(Error::new_timeout("writing the flusher's head")),
-        }
-    }
     let written = u32::try_from(head.len()).unwrap_or(u32::MAX);
     let meta = if extended {
         Metadata::new()
@@ -255,7 +248,24 @@ async fn finish(
     } else {
         Metadata::new()
     };
-    match sender.send_on(unix, &*stream, &meta).await {
+    // The frame is made (and its size checked) before the flusher writes anything, so a
+    // frame the worker would refuse is still a clean 503 for the client.
+    let frame = match sender.frame(&meta) {
+        Ok(frame) => frame,
+        Err(e) => {
+            let _ = tokio::time::timeout(timeout, stream.write_all(UNAVAILABLE)).await;
+            tracing::warn!(error = ?e, "fd hand-off refused before sending; answered 503");
+            return Err(e);
+        }
+    };
+    if !head.is_empty() {
+        match tokio::time::timeout(timeout, stream.write_all(&head)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::new(Kind::Client).with(e)),
+            Err(_) => return Err(Error::new_timeout("writing the flusher's head")),
+        }
+    }
+    match sender.send_on(unix, &*stream, frame).await {
         Ok(()) => Ok(ConnectionEnd::HandedOff),
         Err(e) => {
             if head.is_empty() {

@@ -106,7 +106,7 @@
 //! | 4 | 1 | version, `1` |
 //! | 5 | 1 | flags: bit 0 `HEAD_SENT` (bytes were already written to the client), bit 1 `BODY_COMPLETE` (the body field holds the whole request body; no body bytes are left on the socket), bit 2 `BODY_DECHUNKED` (the client sent it chunked; the field holds it de-chunked). Other bits: 0, ignored by readers |
 //! | 6 | 2 | reserved, 0, ignored by readers |
-//! | 8 | 4 | `N`, payload length. Receivers bound it (default 1 MiB, [`ReceiverBuilder::max_frame_len`]) |
+//! | 8 | 4 | `N`, payload length. Receivers bound it (default 1 MiB, [`ReceiverBuilder::max_frame_len`]); senders check it first ([`Sender::max_frame_len`]) |
 //! | 12 | N | payload |
 //!
 //! The payload, in order:

@@ -13,7 +13,7 @@ use tokio::net::UnixStream;
 
 use crate::error::{Error, Kind, Result};
 use crate::flusher::{Flusher, SharedFlusher, StandardFlush};
-use crate::meta::Metadata;
+use crate::meta::{DEFAULT_MAX_FRAME_LEN, HEADER_LEN, Metadata};
 use crate::scm;
 
 /// Which bytes travel with the fd.
@@ -75,6 +75,7 @@ struct Config {
     connect_timeout: Duration,
     send_timeout: Duration,
     max_buffered_body: usize,
+    max_frame_len: u32,
     reuse_connection: bool,
 }
 
@@ -91,6 +92,7 @@ impl Sender {
                 connect_timeout: Duration::from_secs(1),
                 send_timeout: Duration::from_secs(5),
                 max_buffered_body: 64 * 1024,
+                max_frame_len: DEFAULT_MAX_FRAME_LEN,
                 reuse_connection: true,
             }),
             pool: Arc::default(),
@@ -129,6 +131,16 @@ impl Sender {
     /// Default: 64 KiB.
     pub fn max_buffered_body(self, max: usize) -> Self {
         self.config(|c| c.max_buffered_body = max)
+    }
+
+    /// In extended mode, the largest frame payload sent: keep it at or below the worker's
+    /// [`ReceiverBuilder::max_frame_len`](crate::ReceiverBuilder::max_frame_len). A hand-off
+    /// whose metadata (request head, body bytes already read, `read_buf`) would be larger
+    /// fails before anything is sent, so the client gets a 503 rather than a connection
+    /// the worker drops unanswered. Default: [`DEFAULT_MAX_FRAME_LEN`] (1 MiB), the
+    /// receiver's default.
+    pub fn max_frame_len(self, max: u32) -> Self {
+        self.config(|c| c.max_frame_len = max)
     }
 
     /// In extended mode, whether hand-offs share one persistent unix connection (frames
@@ -224,15 +236,36 @@ impl Sender {
     /// afterwards with `drop`, **never** `shutdown()`, which would end the worker's
     /// connection too. In compatible mode `meta` is ignored.
     pub async fn send(&self, fd: impl AsFd, meta: &Metadata) -> Result<()> {
+        let frame = self.frame(meta)?;
         let link = self.connect().await?;
-        self.send_on(link, fd, meta).await
+        self.send_on(link, fd, frame).await
     }
 
-    pub(crate) async fn send_on(&self, link: Link, fd: impl AsFd, meta: &Metadata) -> Result<()> {
-        let frame = match self.inner.mode {
-            Mode::Compatible => bytes::Bytes::from_static(b"\0"),
-            Mode::Extended => meta.encode()?,
-        };
+    /// The bytes that travel with the fd: one NUL in compatible mode, the encoded
+    /// metadata in extended mode, checked against [`max_frame_len`](Self::max_frame_len)
+    /// (before anything reaches the client, so a failure can still be a 503).
+    pub(crate) fn frame(&self, meta: &Metadata) -> Result<bytes::Bytes> {
+        if self.inner.mode == Mode::Compatible {
+            return Ok(bytes::Bytes::from_static(b"\0"));
+        }
+        let frame = meta.encode()?;
+        let payload = frame.len() - HEADER_LEN;
+        if payload > self.inner.max_frame_len as usize {
+            return Err(Error::new_too_large(
+                "frame payload",
+                payload as u64,
+                self.inner.max_frame_len.into(),
+            ));
+        }
+        Ok(frame)
+    }
+
+    pub(crate) async fn send_on(
+        &self,
+        link: Link,
+        fd: impl AsFd,
+        frame: bytes::Bytes,
+    ) -> Result<()> {
         let fd = fd.as_fd();
         let unix = match link {
             Link::Fresh(unix) => unix,
@@ -337,6 +370,7 @@ impl fmt::Debug for Sender {
             .field("connect_timeout", &self.inner.connect_timeout)
             .field("send_timeout", &self.inner.send_timeout)
             .field("max_buffered_body", &self.inner.max_buffered_body)
+            .field("max_frame_len", &self.inner.max_frame_len)
             .field("reuse_connection", &self.inner.reuse_connection)
             .finish_non_exhaustive()
     }
