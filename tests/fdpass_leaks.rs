@@ -176,6 +176,12 @@ async fn no_fd_leaks_after_ten_thousand_hand_offs_and_faults() {
         ("no fd", b"\0", vec![], fdpass_layer::Error::is_protocol),
         ("not tcp", b"\0", vec![f], fdpass_layer::Error::is_not_tcp),
         (
+            "listening socket",
+            b"\0",
+            vec![t],
+            fdpass_layer::Error::is_not_tcp,
+        ),
+        (
             "bad version",
             b"FDPX\x09\0\0\0\0\0\0\0",
             vec![t],

@@ -553,12 +553,17 @@ impl Conn {
     }
 }
 
-/// Checks that `fd` is a TCP stream socket and registers it with tokio.
+/// Checks that `fd` is a TCP stream socket, not a listening one, and registers it with
+/// tokio.
 fn into_tcp(fd: OwnedFd) -> Result<TcpStream> {
     let not_tcp = |what: &'static str| Error::new(Kind::NotTcp).with(what);
     let ty = getsockopt(&fd, sockopt::SockType).map_err(|_| not_tcp("not a socket"))?;
     if ty != SockType::Stream {
         return Err(not_tcp("not a stream socket"));
+    }
+    // A listening socket is a stream socket too, but there is no client on it to serve.
+    if getsockopt(&fd, sockopt::AcceptConn).unwrap_or(false) {
+        return Err(not_tcp("a listening socket"));
     }
     let addr: SockaddrStorage =
         getsockname(fd.as_raw_fd()).map_err(|_| not_tcp("getsockname failed"))?;
