@@ -138,6 +138,33 @@ async fn gateway_without_flags_serves_the_demo_over_ajp() {
     );
 }
 
+/// Starts the gateway binary on a free loopback port with `args` (after `--listen`), in a
+/// temp dir named after `tag`, and waits until it accepts. Returns it with its port and
+/// the path of its log.
+fn start_gateway(tag: &str, args: &[&str]) -> (Supervised, u16, std::path::PathBuf) {
+    let port = support::free_port();
+    let dir = std::env::temp_dir().join(format!("tower-ajp-gateway-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("gateway.log");
+    let mut all = vec!["--listen".to_owned(), format!("127.0.0.1:{port}")];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    let gw = Supervised::spawn(
+        &format!("gateway {}", args.join(" ")),
+        support::example("gateway").to_str().unwrap(),
+        &all,
+        &[],
+        &dir,
+        &log,
+        None,
+    );
+    assert!(
+        support::wait_for_port(port, Duration::from_secs(20)),
+        "gateway did not start: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    (gw, port, log)
+}
+
 /// `/proc/PID/stat` utime + stime, in ticks (100 per second on Linux).
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -149,25 +176,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 /// CPU's worth of time), and costs nothing once the clients are gone.
 #[tokio::test]
 async fn busy_polling_gateway_serves_and_sleeps_when_idle() {
-    let port = support::free_port();
-    let dir = std::env::temp_dir().join(format!("tower-ajp-gateway-bp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let log = dir.join("gateway.log");
-    let listen = format!("127.0.0.1:{port}");
-    let gw = Supervised::spawn(
-        "gateway --busy-poll",
-        support::example("gateway").to_str().unwrap(),
-        &["--listen", &listen, "--busy-poll", "200000"].map(String::from),
-        &[],
-        &dir,
-        &log,
-        None,
-    );
-    assert!(
-        support::wait_for_port(port, Duration::from_secs(20)),
-        "gateway did not start: {}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
+    let (gw, port, log) = start_gateway("bp", &["--busy-poll", "200000"]);
     // The gateway is the watchdog's child named `gateway` (setpriv execs it).
     let children =
         std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", gw.pid())).unwrap();
@@ -250,25 +259,8 @@ fn startup_errors_are_clear() {
 
 #[tokio::test]
 async fn unreachable_backend_is_a_503_page_at_first_request() {
-    let port = support::free_port();
-    let listen = support::free_port();
-    let dir = std::env::temp_dir().join(format!("tower-ajp-gateway503-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let _gw = Supervised::spawn(
-        "gateway",
-        support::example("gateway").to_str().unwrap(),
-        &[
-            "--listen".into(),
-            format!("127.0.0.1:{listen}"),
-            "--backend".into(),
-            format!("ajp://127.0.0.1:{port}"),
-        ],
-        &[],
-        &dir,
-        &dir.join("gateway.log"),
-        None,
-    );
-    assert!(support::wait_for_port(listen, Duration::from_secs(20)));
+    let backend = format!("ajp://127.0.0.1:{}", support::free_port());
+    let (_gw, listen, _) = start_gateway("503", &["--backend", &backend]);
     let resp = send(
         support::local(listen),
         Request::get("/")
@@ -289,33 +281,7 @@ async fn unreachable_backend_is_a_503_page_at_first_request() {
 #[tokio::test]
 async fn quiet_clients_are_timed_out() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let port = support::free_port();
-    let dir = std::env::temp_dir().join(format!("tower-ajp-gateway-to-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let log = dir.join("gateway.log");
-    let listen = format!("127.0.0.1:{port}");
-    let _gw = Supervised::spawn(
-        "gateway --header-timeout 0.5 --body-timeout 0.5",
-        support::example("gateway").to_str().unwrap(),
-        &[
-            "--listen",
-            &listen,
-            "--header-timeout",
-            "0.5",
-            "--body-timeout",
-            "0.5",
-        ]
-        .map(String::from),
-        &[],
-        &dir,
-        &log,
-        None,
-    );
-    assert!(
-        support::wait_for_port(port, Duration::from_secs(20)),
-        "gateway did not start: {}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
+    let (_gw, port, _) = start_gateway("to", &["--header-timeout", "0.5", "--body-timeout", "0.5"]);
     let addr = support::local(port);
     let connect = || tokio::net::TcpStream::connect(addr);
 

@@ -56,17 +56,20 @@ where
     /// `Pending`, or the body timeout's error once the client has kept the container
     /// waiting for `timeout` since its last bytes (or since the wait began).
     fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, Error>> {
-        // A timeout too far to represent is no timeout (`Duration::MAX`, say).
-        let Some(deadline) = Instant::now().checked_add(self.timeout) else {
-            return Poll::Pending;
-        };
-        let timer = self
-            .stall
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         if !self.stall_armed {
-            timer.as_mut().reset(deadline);
+            // A timeout too far to represent is no timeout (`Duration::MAX`, say).
+            let Some(deadline) = Instant::now().checked_add(self.timeout) else {
+                return Poll::Pending;
+            };
+            match &mut self.stall {
+                Some(timer) => timer.as_mut().reset(deadline),
+                None => self.stall = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
             self.stall_armed = true;
         }
+        let Some(timer) = self.stall.as_mut() else {
+            return Poll::Pending;
+        };
         match timer.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Error::new(Kind::BodyTimeout))),
             Poll::Pending => Poll::Pending,
