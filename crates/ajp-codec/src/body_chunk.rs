@@ -69,18 +69,39 @@ pub fn encode_request_body(
     dst: &mut BytesMut,
     packet_size: PacketSize,
 ) -> Result<(), EncodeError> {
-    let max = packet_size.max_request_body();
-    if data.len() > max {
-        return Err(EncodeError::BodyTooLarge {
-            len: data.len(),
-            max,
-        });
-    }
     dst.reserve(6 + data.len());
-    dst.put_slice(&TO_CONTAINER_MAGIC);
-    dst.put_u16(data.len() as u16 + 2);
-    dst.put_u16(data.len() as u16);
+    encode_request_body_head(data.len(), dst, packet_size)?;
     dst.put_slice(data);
+    Ok(())
+}
+
+/// Appends the head of a request body packet that carries `len` bytes: the 6 bytes before
+/// the data. The packet is complete once exactly `len` bytes of data follow it on the wire.
+///
+/// For writers that send the data by reference (a vectored write) instead of copying it
+/// into the buffer; [`encode_request_body`] is this plus the copy.
+///
+/// ```
+/// use ajp_codec::{PacketSize, encode_request_body_head};
+/// use bytes::BytesMut;
+///
+/// let mut head = BytesMut::new();
+/// encode_request_body_head(5, &mut head, PacketSize::DEFAULT).unwrap();
+/// assert_eq!(&head[..], b"\x12\x34\x00\x07\x00\x05"); // then the 5 bytes
+/// ```
+pub fn encode_request_body_head(
+    len: usize,
+    dst: &mut BytesMut,
+    packet_size: PacketSize,
+) -> Result<(), EncodeError> {
+    let max = packet_size.max_request_body();
+    if len > max {
+        return Err(EncodeError::BodyTooLarge { len, max });
+    }
+    dst.reserve(6);
+    dst.put_slice(&TO_CONTAINER_MAGIC);
+    dst.put_u16(len as u16 + 2);
+    dst.put_u16(len as u16);
     Ok(())
 }
 
@@ -90,20 +111,49 @@ pub fn encode_send_body_chunk(
     dst: &mut BytesMut,
     packet_size: PacketSize,
 ) -> Result<(), EncodeError> {
-    let max = packet_size.max_response_body();
-    if data.len() > max {
-        return Err(EncodeError::BodyTooLarge {
-            len: data.len(),
-            max,
-        });
-    }
     dst.reserve(8 + data.len());
-    dst.put_slice(&TO_PROXY_MAGIC);
-    dst.put_u16(data.len() as u16 + 4);
-    dst.put_u8(msg::SEND_BODY_CHUNK);
-    dst.put_u16(data.len() as u16);
+    encode_send_body_chunk_head(data.len(), dst, packet_size)?;
     dst.put_slice(data);
-    dst.put_u8(0);
+    dst.put_u8(SEND_BODY_CHUNK_TRAILER);
+    Ok(())
+}
+
+/// The byte that ends every SEND_BODY_CHUNK after its data (Tomcat's trailing NUL, which
+/// the packet's length counts and the chunk's length does not).
+pub const SEND_BODY_CHUNK_TRAILER: u8 = 0;
+
+/// Appends the head of a SEND_BODY_CHUNK that carries `len` bytes: the 7 bytes before the
+/// data. The packet is complete once exactly `len` bytes of data and then
+/// [`SEND_BODY_CHUNK_TRAILER`] follow it on the wire.
+///
+/// For writers that send the data by reference (a vectored write) instead of copying it
+/// into the buffer; [`encode_send_body_chunk`] is this plus the copy and the trailer.
+///
+/// ```
+/// use ajp_codec::{PacketSize, SEND_BODY_CHUNK_TRAILER, encode_send_body_chunk_head};
+/// use bytes::{BufMut, BytesMut};
+///
+/// let mut wire = BytesMut::new();
+/// encode_send_body_chunk_head(5, &mut wire, PacketSize::DEFAULT).unwrap();
+/// wire.put_slice(b"hello"); // or the same bytes in the next `IoSlice`
+/// wire.put_u8(SEND_BODY_CHUNK_TRAILER);
+/// assert_eq!(&wire[..], b"AB\x00\x09\x03\x00\x05hello\x00");
+/// ```
+pub fn encode_send_body_chunk_head(
+    len: usize,
+    dst: &mut BytesMut,
+    packet_size: PacketSize,
+) -> Result<(), EncodeError> {
+    let max = packet_size.max_response_body();
+    if len > max {
+        return Err(EncodeError::BodyTooLarge { len, max });
+    }
+    // The trailer too: a writer that sends the data by reference puts it here next.
+    dst.reserve(8);
+    dst.put_slice(&TO_PROXY_MAGIC);
+    dst.put_u16(len as u16 + 4);
+    dst.put_u8(msg::SEND_BODY_CHUNK);
+    dst.put_u16(len as u16);
     Ok(())
 }
 

@@ -105,7 +105,10 @@ mod received;
 mod send_headers;
 mod wire;
 
-pub use body_chunk::{BodyChunk, encode_request_body, encode_send_body_chunk};
+pub use body_chunk::{
+    BodyChunk, SEND_BODY_CHUNK_TRAILER, encode_request_body, encode_request_body_head,
+    encode_send_body_chunk, encode_send_body_chunk_head,
+};
 pub use codec::{ContainerCodec, ProxyCodec};
 pub use control::{EndResponse, GetBodyChunk};
 pub use error::{DecodeError, EncodeError, Field};

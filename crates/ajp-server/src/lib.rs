@@ -85,6 +85,7 @@ pub mod demo;
 mod error;
 mod exchange;
 mod info;
+mod outbox;
 mod pack;
 mod request;
 mod response;

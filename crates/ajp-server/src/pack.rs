@@ -7,8 +7,13 @@
 //! the connection sends it as soon as the app's body waits or ends ([`Packer::flush`]), so
 //! streaming stays streaming.
 
-use ajp_codec::{EncodeError, PacketSize, encode_send_body_chunk};
-use bytes::{Buf, BytesMut};
+use ajp_codec::{
+    EncodeError, PacketSize, SEND_BODY_CHUNK_TRAILER, encode_send_body_chunk,
+    encode_send_body_chunk_head,
+};
+use bytes::{Buf, BufMut, BytesMut};
+
+use crate::outbox::Outbox;
 
 /// The response body side of one exchange, between the app's frames and the write buffer.
 #[derive(Debug)]
@@ -26,30 +31,32 @@ impl Packer {
         }
     }
 
-    /// Encodes full packets of `data` into `dst` while `dst` holds less than `high_water`
-    /// bytes, and holds a short rest for the next frame. Returns with `data` empty, or with
-    /// `dst` at the mark and the rest of `data` still to push.
+    /// Queues full packets of `data` in `out` while it holds less than `high_water` bytes,
+    /// and holds a short rest for the next frame. Returns with `data` empty, or with `out`
+    /// at the mark and the rest of `data` still to push.
     pub(crate) fn push(
         &mut self,
         data: &mut impl Buf,
-        dst: &mut BytesMut,
+        out: &mut Outbox,
         high_water: usize,
     ) -> Result<(), EncodeError> {
         // P − 8: the most data one SEND_BODY_CHUNK carries.
         let max = self.packet_size.max_response_body();
-        while data.has_remaining() && dst.len() < high_water {
-            let chunk = data.chunk();
-            if self.held.is_empty() && chunk.len() >= max {
-                // A whole packet straight from the frame: no copy but the encode's.
-                encode_send_body_chunk(&chunk[..max], dst, self.packet_size)?;
-                data.advance(max);
+        while data.has_remaining() && out.len() < high_water {
+            if self.held.is_empty() && data.chunk().len() >= max {
+                // A whole packet straight from the frame, by reference when the frame is
+                // `Bytes` (its `copy_to_bytes` is a split): only the head is encoded.
+                encode_send_body_chunk_head(max, out.buf(), self.packet_size)?;
+                out.push_data(data.copy_to_bytes(max));
+                out.buf().put_u8(SEND_BODY_CHUNK_TRAILER);
                 continue;
             }
+            let chunk = data.chunk();
             let n = (max - self.held.len()).min(chunk.len());
             self.held.extend_from_slice(&chunk[..n]);
             data.advance(n);
             if self.held.len() == max {
-                self.flush(dst)?;
+                self.flush(out)?;
             }
         }
         Ok(())
@@ -57,11 +64,11 @@ impl Packer {
 
     /// Encodes the short packet held back, if any: the app's body is waiting or has ended.
     /// Returns whether it wrote one.
-    pub(crate) fn flush(&mut self, dst: &mut BytesMut) -> Result<bool, EncodeError> {
+    pub(crate) fn flush(&mut self, out: &mut Outbox) -> Result<bool, EncodeError> {
         if self.held.is_empty() {
             return Ok(false);
         }
-        encode_send_body_chunk(&self.held, dst, self.packet_size)?;
+        encode_send_body_chunk(&self.held, out.buf(), self.packet_size)?;
         self.held.clear();
         Ok(true)
     }
@@ -78,8 +85,9 @@ mod tests {
     const P: PacketSize = PacketSize::DEFAULT;
     const MAX: usize = 8184;
 
-    /// The data of every SEND_BODY_CHUNK in `wire`, in order.
-    fn chunks(mut wire: BytesMut) -> Vec<Bytes> {
+    /// The data of every SEND_BODY_CHUNK queued in `out`, in order.
+    fn chunks(out: Outbox) -> Vec<Bytes> {
+        let mut wire = out.concat();
         let mut codec = ProxyCodec::new(P);
         let mut out = Vec::new();
         while let Some(m) = codec.decode(&mut wire).unwrap() {
@@ -102,7 +110,7 @@ mod tests {
     fn fills_packets_across_frames() {
         for frame in [1usize, 100, 4096, 8183, 8184, 8185, 65536] {
             let mut p = Packer::new(P);
-            let mut wire = BytesMut::new();
+            let mut wire = Outbox::default();
             let mut sent = Vec::new();
             for i in 0..7 {
                 let mut data = body(frame, i);
@@ -124,7 +132,7 @@ mod tests {
     #[test]
     fn a_short_rest_goes_out_when_the_app_waits() {
         let mut p = Packer::new(P);
-        let mut wire = BytesMut::new();
+        let mut wire = Outbox::default();
         p.push(&mut body(10_000, 0), &mut wire, usize::MAX).unwrap();
         assert!(p.flush(&mut wire).unwrap());
         assert!(!p.flush(&mut wire).unwrap(), "nothing left to flush");
@@ -136,11 +144,31 @@ mod tests {
     #[test]
     fn stops_at_the_high_water_mark() {
         let mut p = Packer::new(P);
-        let mut wire = BytesMut::new();
+        let mut wire = Outbox::default();
         let mut data = body(100_000, 0);
         p.push(&mut data, &mut wire, 3 * 8192).unwrap();
         assert_eq!(wire.len(), 3 * 8192, "three whole packets");
+        assert_eq!(chunks(wire).len(), 3);
         assert_eq!(data.remaining(), 100_000 - 3 * MAX);
+    }
+
+    /// Whole packets of a `Bytes` frame go out from the frame itself: no copy of the data.
+    #[test]
+    fn whole_packets_are_queued_by_reference() {
+        let mut p = Packer::new(P);
+        let mut wire = Outbox::default();
+        let frame = body(3 * MAX + 10, 0);
+        let mut data = frame.clone();
+        p.push(&mut data, &mut wire, usize::MAX).unwrap();
+        for i in 0..3 {
+            let start = frame[i * MAX..].as_ptr();
+            assert!(
+                wire.pieces().any(|b| b.as_ptr() == start && b.len() == MAX),
+                "packet {i} was copied"
+            );
+        }
+        p.flush(&mut wire).unwrap();
+        assert_eq!(chunks(wire).concat(), frame);
     }
 
     proptest::proptest! {
@@ -156,14 +184,14 @@ mod tests {
             for (i, &(len, waits)) in frames.iter().enumerate() {
                 let mut data = body(len, i);
                 sent.extend_from_slice(&data);
-                let mut wire = BytesMut::new();
+                let mut wire = Outbox::default();
                 p.push(&mut data, &mut wire, usize::MAX).unwrap();
                 for c in chunks(wire) {
                     proptest::prop_assert_eq!(c.len(), MAX);
                     got.extend_from_slice(&c);
                 }
                 if waits || i + 1 == frames.len() {
-                    let mut wire = BytesMut::new();
+                    let mut wire = Outbox::default();
                     let wrote = p.flush(&mut wire).unwrap();
                     let flushed = chunks(wire);
                     proptest::prop_assert_eq!(flushed.len(), usize::from(wrote));
@@ -181,7 +209,7 @@ mod tests {
     #[test]
     fn non_contiguous_frames() {
         let mut p = Packer::new(P);
-        let mut wire = BytesMut::new();
+        let mut wire = Outbox::default();
         let (a, b) = (body(5_000, 0), body(5_000, 1));
         let mut data = a.clone().chain(b.clone());
         p.push(&mut data, &mut wire, usize::MAX).unwrap();
