@@ -104,6 +104,7 @@ mod packet;
 mod received;
 mod send_headers;
 mod wire;
+mod write_queue;
 
 pub use body_chunk::{
     BodyChunk, SEND_BODY_CHUNK_TRAILER, encode_request_body, encode_request_body_head,
@@ -117,6 +118,7 @@ pub use message::{ContainerMessage, ProxyMessage};
 pub use packet::{HEADER_LEN, InvalidPacketSize, PacketSize, TO_CONTAINER_MAGIC, TO_PROXY_MAGIC};
 pub use received::{ForwardRequestPacket, PacketAttributes, PacketHeaders};
 pub use send_headers::SendHeaders;
+pub use write_queue::WriteQueue;
 
 /// The method names with an AJP13 method code, in code order (code = index + 1). Any other
 /// method is sent as a stored method.

@@ -85,7 +85,6 @@ pub mod demo;
 mod error;
 mod exchange;
 mod info;
-mod outbox;
 mod pack;
 mod request;
 mod response;

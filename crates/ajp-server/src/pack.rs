@@ -8,12 +8,10 @@
 //! streaming stays streaming.
 
 use ajp_codec::{
-    EncodeError, PacketSize, SEND_BODY_CHUNK_TRAILER, encode_send_body_chunk,
+    EncodeError, PacketSize, SEND_BODY_CHUNK_TRAILER, WriteQueue, encode_send_body_chunk,
     encode_send_body_chunk_head,
 };
 use bytes::{Buf, BufMut, BytesMut};
-
-use crate::outbox::Outbox;
 
 /// The response body side of one exchange, between the app's frames and the write buffer.
 #[derive(Debug)]
@@ -37,7 +35,7 @@ impl Packer {
     pub(crate) fn push(
         &mut self,
         data: &mut impl Buf,
-        out: &mut Outbox,
+        out: &mut WriteQueue,
         high_water: usize,
     ) -> Result<(), EncodeError> {
         // P − 8: the most data one SEND_BODY_CHUNK carries.
@@ -64,7 +62,7 @@ impl Packer {
 
     /// Encodes the short packet held back, if any: the app's body is waiting or has ended.
     /// Returns whether it wrote one.
-    pub(crate) fn flush(&mut self, out: &mut Outbox) -> Result<bool, EncodeError> {
+    pub(crate) fn flush(&mut self, out: &mut WriteQueue) -> Result<bool, EncodeError> {
         if self.held.is_empty() {
             return Ok(false);
         }
@@ -86,8 +84,8 @@ mod tests {
     const MAX: usize = 8184;
 
     /// The data of every SEND_BODY_CHUNK queued in `out`, in order.
-    fn chunks(out: Outbox) -> Vec<Bytes> {
-        let mut wire = out.concat();
+    fn chunks(mut out: WriteQueue) -> Vec<Bytes> {
+        let mut wire = BytesMut::from(out.copy_to_bytes(out.len()));
         let mut codec = ProxyCodec::new(P);
         let mut out = Vec::new();
         while let Some(m) = codec.decode(&mut wire).unwrap() {
@@ -110,7 +108,7 @@ mod tests {
     fn fills_packets_across_frames() {
         for frame in [1usize, 100, 4096, 8183, 8184, 8185, 65536] {
             let mut p = Packer::new(P);
-            let mut wire = Outbox::default();
+            let mut wire = WriteQueue::new();
             let mut sent = Vec::new();
             for i in 0..7 {
                 let mut data = body(frame, i);
@@ -132,7 +130,7 @@ mod tests {
     #[test]
     fn a_short_rest_goes_out_when_the_app_waits() {
         let mut p = Packer::new(P);
-        let mut wire = Outbox::default();
+        let mut wire = WriteQueue::new();
         p.push(&mut body(10_000, 0), &mut wire, usize::MAX).unwrap();
         assert!(p.flush(&mut wire).unwrap());
         assert!(!p.flush(&mut wire).unwrap(), "nothing left to flush");
@@ -144,7 +142,7 @@ mod tests {
     #[test]
     fn stops_at_the_high_water_mark() {
         let mut p = Packer::new(P);
-        let mut wire = Outbox::default();
+        let mut wire = WriteQueue::new();
         let mut data = body(100_000, 0);
         p.push(&mut data, &mut wire, 3 * 8192).unwrap();
         assert_eq!(wire.len(), 3 * 8192, "three whole packets");
@@ -156,14 +154,18 @@ mod tests {
     #[test]
     fn whole_packets_are_queued_by_reference() {
         let mut p = Packer::new(P);
-        let mut wire = Outbox::default();
+        let mut wire = WriteQueue::new();
         let frame = body(3 * MAX + 10, 0);
         let mut data = frame.clone();
         p.push(&mut data, &mut wire, usize::MAX).unwrap();
+        let mut slices = [std::io::IoSlice::new(&[]); 16];
+        let n = wire.chunks_vectored(&mut slices);
         for i in 0..3 {
             let start = frame[i * MAX..].as_ptr();
             assert!(
-                wire.pieces().any(|b| b.as_ptr() == start && b.len() == MAX),
+                slices[..n]
+                    .iter()
+                    .any(|s| s.as_ptr() == start && s.len() == MAX),
                 "packet {i} was copied"
             );
         }
@@ -184,14 +186,14 @@ mod tests {
             for (i, &(len, waits)) in frames.iter().enumerate() {
                 let mut data = body(len, i);
                 sent.extend_from_slice(&data);
-                let mut wire = Outbox::default();
+                let mut wire = WriteQueue::new();
                 p.push(&mut data, &mut wire, usize::MAX).unwrap();
                 for c in chunks(wire) {
                     proptest::prop_assert_eq!(c.len(), MAX);
                     got.extend_from_slice(&c);
                 }
                 if waits || i + 1 == frames.len() {
-                    let mut wire = Outbox::default();
+                    let mut wire = WriteQueue::new();
                     let wrote = p.flush(&mut wire).unwrap();
                     let flushed = chunks(wire);
                     proptest::prop_assert_eq!(flushed.len(), usize::from(wrote));
@@ -209,7 +211,7 @@ mod tests {
     #[test]
     fn non_contiguous_frames() {
         let mut p = Packer::new(P);
-        let mut wire = Outbox::default();
+        let mut wire = WriteQueue::new();
         let (a, b) = (body(5_000, 0), body(5_000, 1));
         let mut data = a.clone().chain(b.clone());
         p.push(&mut data, &mut wire, usize::MAX).unwrap();

@@ -180,6 +180,10 @@ where
                 return Poll::Pending;
             }
         };
+        // Copied, not queued by reference (`ajp_codec::WriteQueue`): `data` is a slice of
+        // hyper's read buffer, and holding it until the write keeps hyper from reusing that
+        // buffer. Tried on 2026-12-07: 1 GiB uploads went from ~920 to ~650 MB/s, with the
+        // gateway's CPU per GiB up from ~0.75 to ~1.3 s.
         encode_request_body(&data, &mut conn.write_buf, size).expect("chunk sized to fit");
         Poll::Ready(Ok(()))
     }
