@@ -54,11 +54,14 @@
 //!
 //! # Flushing
 //!
-//! Response data is written to the socket when the write buffer passes 64 KiB, and
-//! whenever the app's response body yields data and then returns `Pending`: a body that
+//! Response data is written to the socket when 256 KiB are queued, and whenever the app's response body yields data and then returns `Pending`: a body that
 //! sends a frame and then waits is a flush, so server-sent-event style responses reach the
 //! proxy at once. (The proxy decides whether it flushes to its client; httpd does for
 //! mod_proxy_ajp with `flushpackets=on`.)
+//!
+//! Whole packets of a `Bytes` frame are sent from the frame itself (a vectored write), not
+//! copied: the queue holds up to 256 KiB of references to the app's frames. A frame type
+//! other than `Bytes` is copied once, by its `Buf::copy_to_bytes`.
 //!
 //! # Errors and cancel safety
 //!
