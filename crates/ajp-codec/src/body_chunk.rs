@@ -69,8 +69,9 @@ pub fn encode_request_body(
     dst: &mut BytesMut,
     packet_size: PacketSize,
 ) -> Result<(), EncodeError> {
-    dst.reserve(6 + data.len());
+    // The head checks the length before anything is reserved or written.
     encode_request_body_head(data.len(), dst, packet_size)?;
+    dst.reserve(data.len());
     dst.put_slice(data);
     Ok(())
 }
@@ -111,8 +112,9 @@ pub fn encode_send_body_chunk(
     dst: &mut BytesMut,
     packet_size: PacketSize,
 ) -> Result<(), EncodeError> {
-    dst.reserve(8 + data.len());
+    // The head checks the length before anything is reserved or written.
     encode_send_body_chunk_head(data.len(), dst, packet_size)?;
+    dst.reserve(data.len() + 1);
     dst.put_slice(data);
     dst.put_u8(SEND_BODY_CHUNK_TRAILER);
     Ok(())

@@ -13,11 +13,11 @@ use ajp_codec::{
     ContainerCodec, ContainerMessage, EndResponse, GetBodyChunk, ProxyMessage, WriteQueue,
 };
 use bytes::{Buf, Bytes};
-use futures_util::{SinkExt, Stream, StreamExt};
+use futures_util::{Stream, StreamExt};
 use http::{Method, Request, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
-use tokio_util::codec::Framed;
+use tokio_util::codec::FramedRead;
 use tokio_util::io::poll_write_buf;
 use tower::Service;
 
@@ -45,7 +45,9 @@ const HIGH_WATER: usize = 256 * 1024;
 /// is 5 351, and the container's CPU per uploaded GiB fell ~20 % (`bench/ab.sh up`).
 const READ_BUF: usize = 64 * 1024;
 
-type Io<I> = Framed<I, ContainerCodec>;
+/// The connection, read as AJP messages. Everything written goes through a [`WriteQueue`]
+/// straight to the stream ([`write_all`]), so there is one write path.
+type Io<I> = FramedRead<I, ContainerCodec>;
 
 /// Serves AJP on `io` until the proxy closes it, a request ends with reuse = false, an
 /// error occurs, or `shutdown` turns true while the connection is idle.
@@ -62,10 +64,8 @@ where
     B: http_body::Body,
     B::Error: Into<BoxError>,
 {
-    let mut framed = Framed::with_capacity(io, ContainerCodec::new(config.packet_size), READ_BUF);
-    // What exchanges write goes through here, straight to the socket; the framed's own
-    // write buffer serves only the messages between exchanges. Each exchange leaves it
-    // empty, so the two never interleave.
+    let mut framed =
+        FramedRead::with_capacity(io, ContainerCodec::new(config.packet_size), READ_BUF);
     let mut outbox = WriteQueue::new();
     loop {
         let msg = tokio::select! {
@@ -83,10 +83,12 @@ where
         match msg {
             None => return Ok(()),
             Some(Err(e)) => return Err(Error::new_decode(e)),
-            Some(Ok(ProxyMessage::CPing)) => framed
-                .send(ContainerMessage::<Bytes>::CPong)
-                .await
-                .map_err(Error::new_encode)?,
+            Some(Ok(ProxyMessage::CPing)) => {
+                ContainerMessage::<Bytes>::CPong
+                    .encode(outbox.buf(), config.packet_size)
+                    .map_err(Error::new_encode)?;
+                flush(&mut framed, &mut outbox).await?;
+            }
             Some(Ok(ProxyMessage::ForwardRequest(fr))) => {
                 let reuse = exchange(
                     &mut framed,
@@ -172,7 +174,7 @@ where
         Ok(head) => head,
         Err(refusal) => {
             tracing::warn!(status = %refusal.status, reason = refusal.reason, "AJP request refused");
-            return refuse(framed, config, refusal.status).await;
+            return refuse(framed, outbox, config, refusal.status).await;
         }
     };
     let method = head.request.method().clone();
@@ -182,7 +184,7 @@ where
         .map_err(Into::into);
     if let Err(e) = ready {
         tracing::error!(error = %e, "app service not ready: 503");
-        return refuse(framed, config, StatusCode::SERVICE_UNAVAILABLE).await;
+        return refuse(framed, outbox, config, StatusCode::SERVICE_UNAVAILABLE).await;
     }
     let shared = Arc::new(Shared::default());
     let cl = head.content_length;
@@ -213,17 +215,26 @@ where
 
 async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(
     framed: &mut Io<I>,
+    outbox: &mut WriteQueue,
     config: &Config,
     status: StatusCode,
 ) -> Result<bool, Error> {
-    encode_bare(status, framed.write_buffer_mut(), config.packet_size);
-    framed
-        .send(ContainerMessage::<Bytes>::EndResponse(EndResponse {
-            reuse: false,
-        }))
-        .await
+    encode_bare(status, outbox.buf(), config.packet_size);
+    ContainerMessage::<Bytes>::EndResponse(EndResponse { reuse: false })
+        .encode(outbox.buf(), config.packet_size)
         .map_err(Error::new_encode)?;
+    flush(framed, outbox).await?;
     Ok(false)
+}
+
+/// Writes out everything queued.
+async fn flush<I: AsyncWrite + Unpin>(
+    framed: &mut Io<I>,
+    outbox: &mut WriteQueue,
+) -> Result<(), Error> {
+    poll_fn(|cx| write_all(outbox, framed.get_mut(), cx))
+        .await
+        .map_err(Error::new_io)
 }
 
 enum Write<F, B: http_body::Body> {
@@ -355,7 +366,7 @@ where
         if self.needs_flush {
             let _ = self.poll_flush(cx)?;
         }
-        self.framed.codec_mut().expect_body();
+        self.framed.decoder_mut().expect_body();
         let packet = match Pin::new(&mut *self.framed).poll_next(cx) {
             Poll::Pending => return Ok(progress),
             Poll::Ready(Some(Ok(ProxyMessage::Body(chunk)))) => chunk,
