@@ -17,6 +17,18 @@ fn split_packet(
     magic: [u8; 2],
     packet_size: PacketSize,
 ) -> Result<Option<Bytes>, DecodeError> {
+    // A whole header is usually here: check it in one go.
+    if let Some(&[m0, m1, hi, lo]) = src.first_chunk::<HEADER_LEN>()
+        && [m0, m1] == magic
+    {
+        let len = u16::from_be_bytes([hi, lo]) as usize;
+        let total = HEADER_LEN + len;
+        if src.len() >= total && len <= packet_size.max_payload() {
+            let mut packet = src.split_to(total);
+            packet.advance(HEADER_LEN);
+            return Ok(Some(packet.freeze()));
+        }
+    }
     // Check the magic as soon as its bytes are here, so garbage fails fast.
     for (i, &b) in src.iter().take(2).enumerate() {
         if b != magic[i] {

@@ -211,21 +211,53 @@ const fn fold(b: &[u8]) -> u128 {
     }
 }
 
-const fn pack<const N: usize>(names: [&str; N]) -> [Packed; N] {
-    let mut out = [Packed {
-        lower: 0,
-        letters: 0,
-    }; N];
+/// One slot of a header lookup table: a coded name, its length and the low byte of its
+/// code (`len == 0` marks an empty slot).
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    len: u8,
+    code: u8,
+    packed: Packed,
+}
+
+/// Slots in a lookup table; [`slot_of`] spreads both tables' names over them without
+/// collisions (checked when the tables are built, at compile time).
+const SLOTS: usize = 32;
+
+/// Where a name of `len` bytes, first byte `first` and last byte `last` (both with 0x20
+/// OR-ed in, so case does not matter) is looked up. Found by search: among the names of
+/// either table no two share a slot, so a lookup is one slot and one compare.
+#[inline(always)]
+const fn slot_of(len: usize, first: u8, last: u8) -> usize {
+    (3 * len + 3 * first as usize + 5 * last as usize) % SLOTS
+}
+
+const fn slots<const N: usize>(names: [&str; N]) -> [Slot; SLOTS] {
+    let mut out = [Slot {
+        len: 0,
+        code: 0,
+        packed: Packed {
+            lower: 0,
+            letters: 0,
+        },
+    }; SLOTS];
     let mut i = 0;
     while i < N {
-        out[i] = Packed::new(names[i]);
+        let b = names[i].as_bytes();
+        let at = slot_of(b.len(), b[0] | 0x20, b[b.len() - 1] | 0x20);
+        assert!(out[at].len == 0, "two coded names share a slot");
+        out[at] = Slot {
+            len: b.len() as u8,
+            code: i as u8 + 1,
+            packed: Packed::new(names[i]),
+        };
         i += 1;
     }
     out
 }
 
-static PACKED_REQUEST_HEADERS: [Packed; 14] = pack(REQUEST_HEADERS);
-static PACKED_RESPONSE_HEADERS: [Packed; 11] = pack(RESPONSE_HEADERS);
+static REQUEST_SLOTS: [Slot; SLOTS] = slots(REQUEST_HEADERS);
+static RESPONSE_SLOTS: [Slot; SLOTS] = slots(RESPONSE_HEADERS);
 
 /// The table a header name is coded against.
 #[derive(Clone, Copy, Debug)]
@@ -245,37 +277,16 @@ impl Direction {
     /// The low byte of the code for `name`, matched case-insensitively.
     #[inline]
     pub(crate) fn code_for(self, name: &[u8]) -> Option<u8> {
-        // Dispatch on length first: at most three names share one.
-        let candidates: &[u8] = match (self, name.len()) {
-            (Self::Request, 4) => &[11],
-            (Self::Request, 6) => &[1, 9, 12],
-            (Self::Request, 7) => &[10, 13],
-            (Self::Request, 10) => &[6, 14],
-            (Self::Request, 12) => &[7],
-            (Self::Request, 13) => &[5],
-            (Self::Request, 14) => &[2, 8],
-            (Self::Request, 15) => &[3, 4],
-            (Self::Response, 4) => &[4],
-            (Self::Response, 6) => &[10],
-            (Self::Response, 8) => &[6],
-            (Self::Response, 10) => &[7],
-            (Self::Response, 11) => &[8],
-            (Self::Response, 12) => &[1],
-            (Self::Response, 13) => &[5],
-            (Self::Response, 14) => &[3, 9],
-            (Self::Response, 16) => &[2, 11],
-            _ => return None,
+        // Every coded name has 4 to 16 bytes, so it can be compared all at once.
+        let (4..=16, Some(&first), Some(&last)) = (name.len(), name.first(), name.last()) else {
+            return None;
         };
-        let packed: &[Packed] = match self {
-            Self::Request => &PACKED_REQUEST_HEADERS,
-            Self::Response => &PACKED_RESPONSE_HEADERS,
+        let slots = match self {
+            Self::Request => &REQUEST_SLOTS,
+            Self::Response => &RESPONSE_SLOTS,
         };
-        // Every name that gets here has 4 to 16 bytes: compare all of it at once.
-        let word = fold(name);
-        candidates
-            .iter()
-            .copied()
-            .find(|&c| packed[c as usize - 1].matches(word))
+        let slot = &slots[slot_of(name.len(), first | 0x20, last | 0x20)];
+        (slot.len as usize == name.len() && slot.packed.matches(fold(name))).then_some(slot.code)
     }
 
     /// The lower-case name for the low byte of a code.

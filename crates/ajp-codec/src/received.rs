@@ -13,13 +13,13 @@ use std::ops::Range;
 use bytes::{Bytes, BytesMut};
 use http::Method;
 
-use crate::codes::{self, Direction};
+use crate::codes::{self, Direction, attr};
 use crate::error::{DecodeError, EncodeError};
 use crate::forward_request::{
     Attribute, ForwardRequest, RawAttribute, RawName, read_attribute, read_header,
 };
 use crate::packet::{HEADER_LEN, PacketSize, TO_CONTAINER_MAGIC};
-use crate::wire::{NULL_STRING, Reader};
+use crate::wire::Reader;
 
 /// A Forward Request as a container receives it: the packet payload, validated, with its
 /// fields read in place on demand.
@@ -70,7 +70,7 @@ pub struct ForwardRequestPacket {
 
 /// Where the parts of a valid Forward Request payload are. Offsets fit a `u16`: a payload
 /// is at most 65 532 bytes.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Layout {
     method: Method,
     protocol: Span,
@@ -87,7 +87,7 @@ pub(crate) struct Layout {
     attributes: u16,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Span {
     start: u16,
     end: u16,
@@ -112,8 +112,108 @@ impl Span {
 
 impl Layout {
     /// Checks a whole Forward Request payload and notes where its parts are.
+    ///
+    /// A lean pass does the checking; only when it finds something wrong is the payload
+    /// read again, carefully, to say what and where. Both accept exactly the same payloads
+    /// (a property test holds them to it).
     #[inline]
     pub(crate) fn scan(payload: &[u8]) -> Result<Self, DecodeError> {
+        match Self::scan_lean(payload) {
+            Some(layout) => Ok(layout),
+            None => Self::scan_careful(payload),
+        }
+    }
+
+    /// The layout of a valid payload, or `None`. Every check of
+    /// [`scan_careful`](Self::scan_careful), with no error to build or carry: each string
+    /// costs a load of its length, one of its NUL, and two compares.
+    #[inline]
+    fn scan_lean(p: &[u8]) -> Option<Self> {
+        if p.len() > PacketSize::MAX.max_payload() {
+            return None;
+        }
+        let (&[kind, method_code], _) = p.split_first_chunk::<2>()?;
+        if kind != codes::msg::FORWARD_REQUEST {
+            return None;
+        }
+        let coded_method = match method_code {
+            codes::STORED_METHOD => None,
+            code => Some(codes::method_for_code(code)?),
+        };
+        let mut pos = 2;
+        let protocol = lean_string(p, &mut pos)?;
+        let req_uri = lean_string(p, &mut pos)?;
+        let remote_addr = lean_string(p, &mut pos)?;
+        let remote_host = match *p.get(pos..pos + 2)? {
+            [0xFF, 0xFF] => {
+                pos += 2;
+                None
+            }
+            _ => Some(lean_string(p, &mut pos)?),
+        };
+        let server_name = lean_string(p, &mut pos)?;
+        let &[port_hi, port_lo, is_ssl, count_hi, count_lo] = p.get(pos..pos + 5)? else {
+            return None;
+        };
+        let is_ssl = match is_ssl {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        let num_headers = u16::from_be_bytes([count_hi, count_lo]);
+        let headers = pos + 5;
+        let attributes = skip_headers(p, headers, num_headers)?;
+        pos = attributes;
+        let mut stored_method = None;
+        loop {
+            let code = *p.get(pos)?;
+            pos += 1;
+            match code {
+                attr::ARE_DONE => break,
+                attr::REQ_ATTRIBUTE => {
+                    lean_string(p, &mut pos)?;
+                    lean_string(p, &mut pos)?;
+                }
+                attr::SSL_KEY_SIZE => {
+                    p.get(pos..pos + 2)?;
+                    pos += 2;
+                }
+                attr::STORED_METHOD => {
+                    let name = lean_string(p, &mut pos)?;
+                    if stored_method.is_some() || coded_method.is_some() {
+                        return None;
+                    }
+                    stored_method = Some(Method::from_bytes(name.of(p)).ok()?);
+                }
+                attr::CONTEXT..=attr::SSL_SESSION | attr::SECRET => {
+                    lean_string(p, &mut pos)?;
+                }
+                _ => return None,
+            }
+        }
+        if pos != p.len() {
+            return None;
+        }
+        Some(Self {
+            method: coded_method.or(stored_method)?,
+            protocol,
+            req_uri,
+            remote_addr,
+            remote_host,
+            server_name,
+            server_port: u16::from_be_bytes([port_hi, port_lo]),
+            is_ssl,
+            num_headers,
+            headers: headers as u16,
+            attributes: attributes as u16,
+        })
+    }
+
+    /// What is wrong with a payload [`scan_lean`](Self::scan_lean) refused, read field by
+    /// field so the error can say which and where.
+    #[cold]
+    #[inline(never)]
+    fn scan_careful(payload: &[u8]) -> Result<Self, DecodeError> {
         let max = PacketSize::MAX.max_payload();
         if payload.len() > max {
             return Err(DecodeError::TooLarge {
@@ -141,26 +241,16 @@ impl Layout {
 
         let num_headers = r.u16("num_headers")?;
         let headers = r.pos();
-        // Headers are most of a request: check them with a lean loop, and only when it
-        // finds something wrong, read them again to say what and where.
-        let attributes = match skip_headers(payload, headers, num_headers) {
-            Some(end) => end,
-            None => {
-                for found in 0..num_headers {
-                    if r.remaining() == 0 {
-                        return Err(DecodeError::HeaderCount {
-                            declared: num_headers,
-                            found,
-                        });
-                    }
-                    read_header(&mut r, Direction::Request)?;
-                }
-                // Where the lean loop and this one agree (always), this is not reached.
-                r.pos()
+        for found in 0..num_headers {
+            if r.remaining() == 0 {
+                return Err(DecodeError::HeaderCount {
+                    declared: num_headers,
+                    found,
+                });
             }
-        };
-        r = Reader::at(payload, attributes);
-        let (headers, attributes) = (headers as u16, attributes as u16);
+            read_header(&mut r, Direction::Request)?;
+        }
+        let (headers, attributes) = (headers as u16, r.pos() as u16);
         let mut stored_method = None;
         loop {
             match read_attribute(&mut r)? {
@@ -250,16 +340,38 @@ impl Layout {
     }
 }
 
+/// The end of a string (not null) whose length `len` was read at `pos`, or `None` if its
+/// NUL is missing.
+///
+/// A null string needs no test of its own: its NUL would be 65 537 bytes on, past the end
+/// of any payload (at most 65 532 bytes).
+#[inline(always)]
+fn skip_string(buf: &[u8], pos: usize, len: u16) -> Option<usize> {
+    debug_assert!(buf.len() <= PacketSize::MAX.max_payload());
+    let end = pos + 2 + len as usize;
+    (*buf.get(end)? == 0).then_some(end + 1)
+}
+
+/// A string (not null) at `*pos`: its span, and `*pos` moved past it.
+#[inline(always)]
+fn lean_string(buf: &[u8], pos: &mut usize) -> Option<Span> {
+    let &[hi, lo] = buf.get(*pos..*pos + 2)? else {
+        return None;
+    };
+    let end = skip_string(buf, *pos, u16::from_be_bytes([hi, lo]))?;
+    let span = Span {
+        start: (*pos + 2) as u16,
+        end: (end - 1) as u16,
+    };
+    *pos = end;
+    Some(span)
+}
+
 /// The end of `count` valid request headers starting at `pos`, or `None` if they are not
 /// (then [`read_header`] says why). Exactly the checks of [`read_header`]: a name is a
 /// known code `0xA001..=0xA00E` or a string; a string's NUL is where its length says.
 #[inline]
 fn skip_headers(buf: &[u8], mut pos: usize, count: u16) -> Option<usize> {
-    #[inline(always)]
-    fn skip_string(buf: &[u8], pos: usize, len: u16) -> Option<usize> {
-        let end = pos + 2 + len as usize;
-        (len != NULL_STRING && *buf.get(end)? == 0).then_some(end + 1)
-    }
     for _ in 0..count {
         let &[hi, lo] = buf.get(pos..pos + 2)? else {
             return None;
@@ -693,6 +805,16 @@ mod lean_loop {
 
     use super::*;
 
+    /// An AJP string of up to `max - 1` arbitrary bytes, encoded.
+    fn ajp_string(max: usize) -> impl Strategy<Value = Vec<u8>> {
+        vec(any::<u8>(), 0..max).prop_map(|s| {
+            let mut v = (s.len() as u16).to_be_bytes().to_vec();
+            v.extend_from_slice(&s);
+            v.push(0);
+            v
+        })
+    }
+
     /// What the careful reader makes of `count` headers at the start of `buf`.
     fn careful(buf: &[u8], count: u16) -> Option<usize> {
         let mut r = Reader::new(buf);
@@ -705,21 +827,8 @@ mod lean_loop {
     /// Valid headers (names coded, with codes around the table's edges, or strings), then
     /// one byte changed and the end cut somewhere.
     fn headers() -> impl Strategy<Value = (Vec<u8>, u16)> {
-        let name = prop_oneof![
-            (0u8..17).prop_map(|c| vec![0xA0, c]),
-            vec(any::<u8>(), 0..6).prop_map(|s| {
-                let mut v = (s.len() as u16).to_be_bytes().to_vec();
-                v.extend_from_slice(&s);
-                v.push(0);
-                v
-            }),
-        ];
-        let value = vec(any::<u8>(), 0..6).prop_map(|s| {
-            let mut v = (s.len() as u16).to_be_bytes().to_vec();
-            v.extend_from_slice(&s);
-            v.push(0);
-            v
-        });
+        let name = prop_oneof![(0u8..17).prop_map(|c| vec![0xA0, c]), ajp_string(6),];
+        let value = ajp_string(6);
         (vec((name, value), 0..6), any::<(usize, u8, usize, bool)>()).prop_map(
             |(headers, (at, byte, cut, mutate))| {
                 let count = headers.len() as u16;
@@ -742,6 +851,93 @@ mod lean_loop {
         #[test]
         fn skip_headers_accepts_exactly_what_read_header_does((buf, count) in headers()) {
             prop_assert_eq!(skip_headers(&buf, 0, count), careful(&buf, count));
+        }
+    }
+
+    /// Payloads near valid ones: a request with every kind of field (remote host or null,
+    /// coded and string names, every attribute form, a stored method or a coded one), then
+    /// up to three bytes changed (often to a boundary value) and the end cut somewhere.
+    fn requests() -> impl Strategy<Value = Vec<u8>> {
+        let string = ajp_string;
+        let attribute = prop_oneof![
+            (1u8..16, string(4)).prop_map(|(c, s)| [vec![c], s].concat()),
+            (string(4), string(4)).prop_map(|(n, v)| [vec![0x0A], n, v].concat()),
+            any::<u16>().prop_map(|b| [vec![0x0B], b.to_be_bytes().to_vec()].concat()),
+            Just(b"\x0D\x00\x05PATCH\x00".to_vec()),
+            Just(b"\x0D\x00\x04GET\x00".to_vec()),
+        ];
+        let head = (
+            prop_oneof![Just(0xFFu8), 1u8..28, 0u8..30],
+            vec(string(6), 3),
+            prop_oneof![Just(vec![0xFF, 0xFF]), string(4)],
+            string(4),
+            any::<(u16, u8)>(),
+        );
+        let mutation = vec(
+            (
+                any::<usize>(),
+                prop_oneof![Just(0u8), Just(1), Just(0xA0), Just(0xFF), any::<u8>()],
+            ),
+            0..4,
+        )
+        .prop_map(|m| if m.len() == 3 { Vec::new() } else { m });
+        (
+            head,
+            valid_headers(),
+            vec(attribute, 0..4),
+            mutation,
+            any::<usize>(),
+        )
+            .prop_map(
+                |(
+                    (method, strings, host, server, (port, ssl)),
+                    (headers, count),
+                    attributes,
+                    mutation,
+                    cut,
+                )| {
+                    let mut p = vec![2, method];
+                    p.extend(strings.into_iter().flatten());
+                    p.extend(host);
+                    p.extend(server);
+                    p.extend_from_slice(&port.to_be_bytes());
+                    p.push(ssl % 2 + u8::from(ssl == 0xFF));
+                    p.extend_from_slice(&count.to_be_bytes());
+                    p.extend(headers);
+                    p.extend(attributes.into_iter().flatten());
+                    p.push(0xFF);
+                    for (at, byte) in mutation {
+                        let at = at % p.len();
+                        p[at] = byte;
+                    }
+                    if cut % 4 == 0 {
+                        p.truncate(cut / 4 % (p.len() + 1));
+                    }
+                    p
+                },
+            )
+    }
+
+    /// Valid request headers and their count.
+    fn valid_headers() -> impl Strategy<Value = (Vec<u8>, u16)> {
+        let name = prop_oneof![(1u8..15).prop_map(|c| vec![0xA0, c]), ajp_string(6),];
+        vec((name, ajp_string(6)), 0..6).prop_map(|headers| {
+            let count = headers.len() as u16;
+            let buf = headers.into_iter().flat_map(|(n, v)| [n, v]).flatten();
+            (buf.collect(), count)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn lean_scan_accepts_exactly_what_the_careful_scan_does(p in requests()) {
+            match (Layout::scan_lean(&p), Layout::scan_careful(&p)) {
+                (Some(lean), Ok(careful)) => prop_assert_eq!(lean, careful),
+                (None, Err(_)) => {}
+                (lean, careful) => prop_assert!(false, "lean {:?}, careful {:?}", lean, careful),
+            }
         }
     }
 }

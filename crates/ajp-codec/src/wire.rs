@@ -211,21 +211,28 @@ impl Writer<'_> {
 
     #[inline(always)]
     pub(crate) fn bytes(&mut self, b: &[u8]) {
-        let dst = &mut self.buf[self.pos..self.pos + b.len()];
-        if b.len() <= 16 {
-            copy_short(dst, b);
-        } else {
-            dst.copy_from_slice(b);
-        }
+        copy(&mut self.buf[self.pos..][..b.len()], b);
         self.pos += b.len();
     }
 
     /// An AJP string whose length was checked by [`string_len`].
+    ///
+    /// One bounds check for the whole string: the length, bytes and NUL are then written
+    /// into parts of a slice whose length the compiler knows.
     #[inline(always)]
     pub(crate) fn string(&mut self, s: &[u8]) {
-        self.u16(s.len() as u16);
-        self.bytes(s);
-        self.u8(0);
+        let n = s.len();
+        let dst = &mut self.buf[self.pos..][..n + 3];
+        let Some((len, rest)) = dst.split_first_chunk_mut::<2>() else {
+            unreachable!("n + 3 >= 2")
+        };
+        *len = (n as u16).to_be_bytes();
+        let Some((nul, body)) = rest.split_last_mut() else {
+            unreachable!("n + 1 >= 1")
+        };
+        *nul = 0;
+        copy(body, s);
+        self.pos += n + 3;
     }
 
     /// A nullable AJP string whose length was checked by [`opt_string_len`].
@@ -238,23 +245,38 @@ impl Writer<'_> {
     }
 }
 
-/// Copies at most 16 bytes with two overlapping fixed-size moves instead of a call to
-/// `memcpy`: most strings of a request (addresses, protocol, coded-header values, attribute
-/// names) are this short, and for them the call and its size dispatch cost more than the
-/// copy. `dst` and `src` have the same length.
+/// Copies `src` into `dst` (of the same length). Up to 32 bytes it takes two overlapping
+/// fixed-size moves instead of a call to `memcpy`: most strings of a request (addresses,
+/// protocol, coded-header values, attribute names, the secret) are this short, and for them
+/// the call and its size dispatch cost more than the copy.
 #[inline(always)]
-fn copy_short(dst: &mut [u8], src: &[u8]) {
+fn copy(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
-    if n >= 8 {
-        dst[..8].copy_from_slice(&src[..8]);
-        dst[n - 8..].copy_from_slice(&src[n - 8..]);
+    if n > 32 {
+        dst.copy_from_slice(src);
+    } else if n >= 16 {
+        copy_ends::<16>(dst, src);
+    } else if n >= 8 {
+        copy_ends::<8>(dst, src);
     } else if n >= 4 {
-        dst[..4].copy_from_slice(&src[..4]);
-        dst[n - 4..].copy_from_slice(&src[n - 4..]);
-    } else if n > 0 {
-        dst[0] = src[0];
+        copy_ends::<4>(dst, src);
+    } else if let (Some(d), Some(s)) = (dst.first_mut(), src.first()) {
+        // 1 to 3 bytes: the first, middle and last cover them all.
+        *d = *s;
         dst[n / 2] = src[n / 2];
         dst[n - 1] = src[n - 1];
+    }
+}
+
+/// The first and the last `N` bytes of `src` into `dst`; with `N <= len <= 2N` they
+/// overlap and cover every byte.
+#[inline(always)]
+fn copy_ends<const N: usize>(dst: &mut [u8], src: &[u8]) {
+    if let (Some(d), Some(s)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) {
+        *d = *s;
+    }
+    if let (Some(d), Some(s)) = (dst.last_chunk_mut::<N>(), src.last_chunk::<N>()) {
+        *d = *s;
     }
 }
 
@@ -304,7 +326,7 @@ mod tests {
     #[test]
     fn short_copies_write_exactly_the_bytes_of_every_length() {
         let src: Vec<u8> = (1..=40).collect();
-        for n in 0..=20 {
+        for n in 0..=40 {
             let mut buf = [0xEEu8; 48];
             let mut w = Writer {
                 buf: &mut buf,
@@ -315,6 +337,25 @@ mod tests {
             assert_eq!(&buf[3..3 + n], &src[..n], "length {n}");
             assert!(buf[..3].iter().all(|&b| b == 0xEE), "before, length {n}");
             assert!(buf[3 + n..].iter().all(|&b| b == 0xEE), "after, length {n}");
+        }
+    }
+
+    #[test]
+    fn strings_write_length_bytes_and_nul_for_every_length() {
+        let src: Vec<u8> = (1..=70).collect();
+        for n in 0..=70 {
+            let mut buf = [0xEEu8; 80];
+            let mut w = Writer {
+                buf: &mut buf,
+                pos: 2,
+            };
+            w.string(&src[..n]);
+            assert_eq!(w.pos, 2 + n + 3);
+            assert_eq!(buf[2..4], (n as u16).to_be_bytes(), "length {n}");
+            assert_eq!(&buf[4..4 + n], &src[..n], "length {n}");
+            assert_eq!(buf[4 + n], 0, "NUL, length {n}");
+            assert!(buf[..2].iter().all(|&b| b == 0xEE), "before, length {n}");
+            assert!(buf[5 + n..].iter().all(|&b| b == 0xEE), "after, length {n}");
         }
     }
 }
