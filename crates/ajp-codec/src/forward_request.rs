@@ -254,6 +254,7 @@ impl<S: AsRef<[u8]>> ForwardRequest<S> {
     }
 }
 
+#[inline(always)]
 fn write_stored_method(w: &mut Writer<'_>, method: &Method) {
     w.u8(attr::STORED_METHOD);
     w.string(method.as_str().as_bytes());

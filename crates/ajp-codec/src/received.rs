@@ -194,8 +194,12 @@ impl Layout {
         if pos != p.len() {
             return None;
         }
+        let method = match (coded_method, stored_method) {
+            (Some(m), _) | (None, Some(m)) => m,
+            (None, None) => return None,
+        };
         Some(Self {
-            method: coded_method.or(stored_method)?,
+            method,
             protocol,
             req_uri,
             remote_addr,
