@@ -162,6 +162,14 @@ async fn serve_fake(stream: tokio::net::TcpStream, conn: usize, log: Log) {
                 [p, end(true)].concat()
             }
             "/empty" => [headers(200, &[("content-length", "0")]), end(true)].concat(),
+            "/empty-then-body" => [
+                headers(200, &[("content-length", "0")]),
+                chunk(b""),
+                chunk(b"stray"),
+                end(true),
+            ]
+            .concat(),
+            "/no-content-then-body" => [headers(204, &[]), chunk(b"stray"), end(true)].concat(),
             "/reuse-0" => [
                 headers(200, &[("content-length", "2")]),
                 chunk(b"ok"),
@@ -319,6 +327,7 @@ async fn faults_before_the_head_are_502_or_504() {
         ("/end-before-headers", 502),
         ("/body-before-headers", 502),
         ("/bad-header-value", 502),
+        ("/empty-then-body", 502),
         ("/stall", 504),
     ] {
         let resp = send(addr, get(path)).await;
@@ -378,6 +387,12 @@ async fn reuse_flag_and_stray_packets_decide_pooling() {
     assert_eq!(resp.headers()["content-length"], "0");
     assert!(bytes(resp).await.is_empty());
     assert_eq!(conn_of(&log, "/empty"), before);
+    // A 204 has no body: what a container sends after it is dropped, and the exchange is
+    // clean (as with httpd).
+    let resp = send(addr, get("/no-content-then-body")).await;
+    assert_eq!(resp.status(), 204);
+    assert!(bytes(resp).await.is_empty());
+    assert_eq!(conn_of(&log, "/no-content-then-body"), before);
     // And a clean exchange does keep it.
     let before = conn_of(&log, "/ok");
     let resp = send(addr, get("/ok")).await;

@@ -279,7 +279,8 @@ where
 
     // No body will be read (hyper does not poll a body it knows is empty), so finish the
     // exchange now and free the connection.
-    if response::is_bodiless(prepared.head, head.status) || head.content_length == Some(0) {
+    let bodiless = response::is_bodiless(prepared.head, head.status);
+    if bodiless || head.content_length == Some(0) {
         let conn = pooled.conn();
         loop {
             match timed(
@@ -289,7 +290,16 @@ where
             )
             .await?
             {
-                // Tomcat never sends a body here; if a container does, it is not ours to pass on.
+                // A body after Content-Length: 0 contradicts the head, as a body longer
+                // than its Content-Length does when it streams; the head is not sent yet,
+                // so the client gets a 502 and the connection is not kept.
+                ContainerMessage::SendBodyChunk(c) if !bodiless && !c.data.is_empty() => {
+                    return Err(Error::protocol(
+                        "body longer than the backend's Content-Length",
+                    ));
+                }
+                // HEAD, 204 and 304 responses have no body whatever the container sends
+                // (Tomcat sends none); like httpd, drop it. Empty chunks are flushes.
                 ContainerMessage::SendBodyChunk(_) => {}
                 ContainerMessage::GetBodyChunk(g) => {
                     feed(&mut feeder, conn, g.requested_len.into()).await?;
