@@ -194,10 +194,7 @@ impl Layout {
         if pos != p.len() {
             return None;
         }
-        let method = match (coded_method, stored_method) {
-            (Some(m), _) | (None, Some(m)) => m,
-            (None, None) => return None,
-        };
+        let method = request_method(coded_method, stored_method)?;
         Some(Self {
             method,
             protocol,
@@ -271,10 +268,8 @@ impl Layout {
             }
         }
         r.finish()?;
-        let method = match (coded_method, stored_method) {
-            (Some(m), _) | (None, Some(m)) => m,
-            (None, None) => return Err(DecodeError::InvalidMethod { code: method_code }),
-        };
+        let method = request_method(coded_method, stored_method)
+            .ok_or(DecodeError::InvalidMethod { code: method_code })?;
         Ok(Self {
             method,
             protocol,
@@ -341,6 +336,17 @@ impl Layout {
     pub(crate) fn to_forward_request<'a>(&self, payload: &'a [u8]) -> ForwardRequest<&'a [u8]> {
         let name = |n: &'static str| -> &'a [u8] { n.as_bytes() };
         self.build(payload, |r| &payload[r], name)
+    }
+}
+
+/// The method of a request with this coded method and stored-method attribute, `None`
+/// when it has neither. (Both scans refuse a request with both before they get here.)
+#[inline(always)]
+fn request_method(coded: Option<Method>, stored: Option<Method>) -> Option<Method> {
+    // A match, not `Option::or`, which compiled to an out-of-line call here.
+    match (coded, stored) {
+        (Some(m), _) | (None, Some(m)) => Some(m),
+        (None, None) => None,
     }
 }
 
