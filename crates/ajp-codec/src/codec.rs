@@ -17,30 +17,19 @@ fn split_packet(
     magic: [u8; 2],
     packet_size: PacketSize,
 ) -> Result<Option<Bytes>, DecodeError> {
-    // A whole header is usually here: check it in one go.
-    if let Some(&[m0, m1, hi, lo]) = src.first_chunk::<HEADER_LEN>()
-        && [m0, m1] == magic
-    {
-        let len = u16::from_be_bytes([hi, lo]) as usize;
-        let total = HEADER_LEN + len;
-        if src.len() >= total && len <= packet_size.max_payload() {
-            let mut packet = src.split_to(total);
-            packet.advance(HEADER_LEN);
-            return Ok(Some(packet.freeze()));
-        }
-    }
     // Check the magic as soon as its bytes are here, so garbage fails fast.
-    for (i, &b) in src.iter().take(2).enumerate() {
-        if b != magic[i] {
+    if src.first_chunk::<2>() != Some(&magic) {
+        let here = src.len().min(2);
+        if src[..here] != magic[..here] {
             let mut found = [0; 2];
-            found[..src.len().min(2)].copy_from_slice(&src[..src.len().min(2)]);
+            found[..here].copy_from_slice(&src[..here]);
             return Err(DecodeError::BadMagic { found });
         }
     }
-    if src.len() < HEADER_LEN {
+    let Some(&[_, _, hi, lo]) = src.first_chunk::<HEADER_LEN>() else {
         return Ok(None);
-    }
-    let len = u16::from_be_bytes([src[2], src[3]]) as usize;
+    };
+    let len = u16::from_be_bytes([hi, lo]) as usize;
     let max = packet_size.max_payload();
     if len > max {
         return Err(DecodeError::TooLarge { len, max });
