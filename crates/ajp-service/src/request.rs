@@ -425,17 +425,20 @@ mod tests {
         assert_eq!(f.remote_addr, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
         assert_eq!(f.server_name, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffd");
         assert_eq!(f.server_port, 65534);
-        let attr = |name: &str| {
-            f.attributes.iter().find_map(|a| match a {
-                Attribute::ReqAttribute { name: n, value } if n == name => Some(value.clone()),
-                _ => None,
-            })
-        };
+        let attr = |name: &str| req_attribute(&f, name);
         assert_eq!(attr("AJP_REMOTE_PORT").unwrap(), "65535");
         assert_eq!(
             attr("AJP_LOCAL_ADDR").unwrap(),
             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffd"
         );
+    }
+
+    /// The value of the named request attribute (0x0A), if sent.
+    fn req_attribute(f: &ForwardRequest, name: &str) -> Option<bytes::Bytes> {
+        f.attributes.iter().find_map(|a| match a {
+            Attribute::ReqAttribute { name: n, value } if n == name => Some(value.clone()),
+            _ => None,
+        })
     }
 
     fn rejected(req: http::Request<()>) -> StatusCode {
@@ -557,12 +560,7 @@ mod tests {
         assert!(f.is_ssl);
         let names: Vec<_> = f.headers.iter().map(|(n, _)| n.clone()).collect();
         assert_eq!(names, ["host", "cookie", "cookie", "x-custom"]);
-        let attr = |name: &str| {
-            f.attributes.iter().find_map(|a| match a {
-                Attribute::ReqAttribute { name: n, value } if n == name => Some(value.clone()),
-                _ => None,
-            })
-        };
+        let attr = |name: &str| req_attribute(&f, name);
         assert_eq!(attr("AJP_REMOTE_PORT").unwrap(), "50000");
         assert_eq!(attr("AJP_LOCAL_ADDR").unwrap(), "192.0.2.1");
         assert_eq!(attr("AJP_SSL_PROTOCOL").unwrap(), "TLSv1.3");
