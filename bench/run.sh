@@ -490,6 +490,10 @@ if [ "${BENCH_FDPASS:-1}" != 0 ]; then
     SAVED["fdpass|handoffs|ajp"]=$(awk '/^httpd mod_proxy_fdpass/ {print $3}' <<<"$FD_OUT")
     SAVED["fdpass|fd_us|gw"]=$(awk '/^fdpass-layer compatible/ {print $5}' <<<"$FD_OUT")
     SAVED["fdpass|fd_us|ajp"]=$(awk '/^httpd mod_proxy_fdpass/ {print $5}' <<<"$FD_OUT")
+    # The ceiling: the same client served by the worker itself, nothing handed off. Handing
+    # off only adds work on the same cores, so no sender can pass it here.
+    SAVED["fdpass|handoffs|direct"]=$(awk '/^ceiling/ {print $4}' <<<"$FD_OUT")
+    SAVED["fdpass|fd_us|direct"]=$(awk '/^ceiling/ {print $6}' <<<"$FD_OUT")
     # Extended mode (one persistent unix connection, metadata with the fd) has no httpd
     # twin; it is compared with mod_proxy_fdpass all the same, as what a tower-ajp worker gets.
     SAVED["fdpass_ext|handoffs|gw"]=$(awk '/^fdpass-layer extended/ {print $3}' <<<"$FD_OUT")
@@ -556,8 +560,8 @@ TABLE=$WORK/table.md
         row "$B: proxy CPU s, transfers" "$b" cpu_xfer 2
     done
     if [ "${BENCH_FDPASS:-1}" != 0 ]; then
-        row "fdpass: hand-offs/s (gateway column: fdpass-layer, compatible mode; httpd column: mod_proxy_fdpass)" fdpass handoffs 0
-        row "fdpass: server CPU µs per hand-off" fdpass fd_us 1
+        row "fdpass: hand-offs/s (gateway column: fdpass-layer, compatible mode; httpd column: mod_proxy_fdpass; ceiling: the worker serves the client itself, no hand-off)" fdpass handoffs 0
+        row "fdpass: server CPU µs per hand-off (ceiling: the worker, serving directly)" fdpass fd_us 1
         row "fdpass: hand-offs/s, fdpass-layer extended mode (no httpd equivalent; against mod_proxy_fdpass)" fdpass_ext handoffs 0
         row "fdpass: server CPU µs per hand-off, extended mode" fdpass_ext fd_us 1
     fi
@@ -588,6 +592,8 @@ TABLE=$WORK/table.md
         echo
         echo "Target, fdpass-layer (compatible mode):"
         target "fdpass hand-offs/s vs mod_proxy_fdpass" handoffs ">=" 3.0 fdpass gw
+        v=$(med fdpass handoffs direct); h=$(med fdpass handoffs ajp)
+        [ -n "$v" ] && [ -n "$h" ] && awk -v v="$v" -v h="$h" 'BEGIN {printf "  (the ceiling, no hand-off at all, is %.2f× mod_proxy_fdpass on this machine: no sender can pass it)\n", v / h}'
     fi
     echo
     echo "The whole run (install check, build, every cell) took $((SECONDS / 60)) min $((SECONDS % 60)) s."

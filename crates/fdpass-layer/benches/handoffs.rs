@@ -15,7 +15,11 @@
 //!   every hand-off, whatever its mode, with the same 3-byte close-delimited body `ok\n`;
 //! * our senders (`--serve SOCK MODE`): one process per mode, a tower service behind
 //!   `HandoffLayer` with the default flusher (httpd's `flush`), served by `fdpass_layer::serve`;
-//! * httpd 2.4 with the event MPM and mod_proxy_fdpass (its whole process group).
+//! * httpd 2.4 with the event MPM and mod_proxy_fdpass (its whole process group);
+//! * the ceiling: the worker process also listens on TCP and answers the client itself,
+//!   with the bytes a hand-off produces, and nothing is handed off. Handing off only adds
+//!   work (a second process reads the request, then both pass the descriptor) on the same
+//!   cores, so no sender can beat this rate on this machine: it bounds every ratio.
 //!
 //! Every round runs each target for `secs`, in an order that cycles through all
 //! permutations. CPU time (user + system, from `/proc/PID/stat`) is sampled around each
@@ -62,8 +66,14 @@ async fn serve_child(sock: &str, mode: Mode) {
     let _ = fdpass_layer::serve(listener, svc).await;
 }
 
+/// What a client of a hand-off reads: the flusher's head, then the worker's `ok\n`.
+const DIRECT_RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nok\n";
+
 /// Worker mode: receive on `DIR/ours-compatible.sock`, `DIR/ours-extended.sock` and (for
-/// httpd's workers) `DIR/fdpass.sock`; print `ready`; answer every hand-off with `ok\n`.
+/// httpd's workers) `DIR/fdpass.sock`, and listen on TCP for the ceiling; print
+/// `ready PORT`; answer every hand-off with `ok\n`, every direct client with
+/// [`DIRECT_RESPONSE`].
 async fn worker_child(dir: &Path) {
     let answer = |receiver: Receiver| {
         tokio::spawn(async move {
@@ -92,7 +102,27 @@ async fn worker_child(dir: &Path) {
         let (u, g) = www_data();
         std::os::unix::fs::chown(&httpd_sock, Some(u), Some(g)).unwrap();
     }
-    println!("ready");
+    let direct = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    println!("ready {}", direct.local_addr().unwrap().port());
+    tasks.push(tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = direct.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                // Read the request head as a sender would before handing off.
+                let mut head = Vec::with_capacity(256);
+                let mut buf = [0; 1024];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = s.write_all(DIRECT_RESPONSE).await;
+            });
+        }
+    }));
     for t in tasks {
         let _ = t.await;
     }
@@ -242,18 +272,21 @@ impl Target {
     }
 }
 
-/// The `i`-th permutation of `0..3` (all six, in turn).
-fn order(i: usize) -> [usize; 3] {
-    const P: [[usize; 3]; 6] = [
-        [0, 1, 2],
-        [1, 2, 0],
-        [2, 0, 1],
-        [2, 1, 0],
-        [1, 0, 2],
-        [0, 2, 1],
-    ];
-    P[i % 6]
+/// The order of the targets in round `i`: rotated by one each round, and reversed every
+/// other round, so that each target follows each other one as often as it precedes it.
+fn order(i: usize) -> [usize; TARGETS] {
+    let mut o: [usize; TARGETS] = std::array::from_fn(|k| (k + i / 2) % TARGETS);
+    if i % 2 == 1 {
+        o.reverse();
+    }
+    o
 }
+
+/// Targets in a run: two modes of ours, httpd, the ceiling.
+const TARGETS: usize = 4;
+
+/// Index of httpd's target, the one every ratio is against.
+const HTTPD: usize = 2;
 
 #[tokio::main]
 async fn main() {
@@ -290,12 +323,12 @@ async fn main() {
     let d = dir.to_str().unwrap();
 
     let (worker, ready) = spawn_self(&["--worker", d]);
-    assert_eq!(ready, "ready");
     let port = |line: String| -> SocketAddr {
-        format!("127.0.0.1:{}", line.trim_start_matches("port "))
-            .parse()
-            .unwrap()
+        let port = line.rsplit(' ').next().unwrap_or_default();
+        format!("127.0.0.1:{port}").parse().unwrap()
     };
+    assert!(ready.starts_with("ready "), "worker said {ready:?}");
+    let direct_addr = port(ready);
     let compat_sock = format!("{d}/ours-compatible.sock");
     let ext_sock = format!("{d}/ours-extended.sock");
     let (compat, line) = spawn_self(&["--serve", &compat_sock, "compatible"]);
@@ -308,6 +341,7 @@ async fn main() {
         Target::new("fdpass-layer compatible", compat_addr, compat.0.id(), false),
         Target::new("fdpass-layer extended", ext_addr, ext.0.id(), false),
         Target::new("httpd mod_proxy_fdpass", httpd.addr, httpd.pid(), true),
+        Target::new("ceiling (no hand-off)", direct_addr, worker.0.id(), false),
     ];
     let worker_pid = worker.0.id();
     let me = std::process::id();
@@ -352,8 +386,8 @@ async fn main() {
 }
 
 fn summary(targets: &[Target]) {
-    let httpd_rate = median(&targets[2].rate);
-    let httpd_cpu = median(&targets[2].server_us);
+    let httpd_rate = median(&targets[HTTPD].rate);
+    let httpd_cpu = median(&targets[HTTPD].server_us);
     println!();
     println!(
         "{:<24} {:>12} {:>9} {:>16} {:>14} {:>14} {:>14}",
@@ -378,6 +412,7 @@ fn summary(targets: &[Target]) {
     }
     println!(
         "(\"vs httpd\": hand-offs/s ratio; \"server vs\": httpd's server CPU per hand-off \
-         divided by this one's, >1 means cheaper than httpd)"
+         divided by this one's, >1 means cheaper than httpd; the ceiling's server is the worker \
+         answering the client itself, so its worker and server columns are the same process)"
     );
 }
