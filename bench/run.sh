@@ -593,7 +593,9 @@ TABLE=$WORK/table.md
         echo "Target, fdpass-layer (compatible mode):"
         target "fdpass hand-offs/s vs mod_proxy_fdpass" handoffs ">=" 3.0 fdpass gw
         v=$(med fdpass handoffs direct); h=$(med fdpass handoffs ajp)
-        [ -n "$v" ] && [ -n "$h" ] && awk -v v="$v" -v h="$h" 'BEGIN {printf "  (the ceiling, no hand-off at all, is %.2f× mod_proxy_fdpass on this machine: no sender can pass it)\n", v / h}'
+        if [ -n "$v" ] && [ -n "$h" ]; then
+            awk -v v="$v" -v h="$h" 'BEGIN {printf "  (the ceiling, no hand-off at all, is %.2f× mod_proxy_fdpass on this machine: no sender can pass it)\n", v / h}'
+        fi
     fi
     echo
     echo "The whole run (install check, build, every cell) took $((SECONDS / 60)) min $((SECONDS % 60)) s."
