@@ -22,9 +22,9 @@
 //!   cores, so no sender can beat this rate on this machine: it bounds every ratio.
 //!
 //! Every round runs each target for `secs`, in an order that shifts by one every other
-//! round and is reversed in between (see `order`). CPU time (user + system, from `/proc/PID/stat`) is sampled around each
-//! target's slice for the server under test, the worker and the load generator, and divided
-//! by the hand-offs completed. The machine's cores are shared by all of them, so hand-offs/s
+//! round and is reversed in between (see `order`). CPU time (user + system, from
+//! `/proc/PID/stat`) is sampled around each target's slice for the server under test, the
+//! worker and the load generator, and divided by the hand-offs completed. The machine's cores are shared by all of them, so hand-offs/s
 //! depends on the client's and worker's cost as much as on the server's; the server's CPU
 //! µs per hand-off is the less noise-sensitive figure.
 
