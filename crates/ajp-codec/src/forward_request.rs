@@ -156,7 +156,7 @@ impl<S: AsRef<[u8]>> ForwardRequest<S> {
         // fits, so does the request, and every field is valid (a string too long for AJP
         // is longer than any packet). Otherwise the exact pass says what is wrong.
         let reserve = match self.len_bound(code) {
-            bound if bound <= max => bound,
+            bound if bound <= max && bound < NAME_CODE_LEN => bound,
             _ => {
                 let len = self.payload_len(code)?;
                 check_fits(len, max)?;
@@ -169,8 +169,9 @@ impl<S: AsRef<[u8]>> ForwardRequest<S> {
         Ok(())
     }
 
-    /// At least the payload length: every header name counted as a string. `usize::MAX`
-    /// for a name that cannot be sent as a string (see [`header_len`]).
+    /// At least the payload length: every header name counted as a string. Below
+    /// [`NAME_CODE_LEN`], no name is long enough to be mistaken for a code (see
+    /// [`header_len`]), so the bound needs no per-name check.
     #[inline]
     fn len_bound(&self, method_code: Option<u8>) -> usize {
         let s = |v: &S| v.as_ref().len() + 3;
@@ -178,9 +179,6 @@ impl<S: AsRef<[u8]>> ForwardRequest<S> {
         len += s(&self.protocol) + s(&self.req_uri) + s(&self.remote_addr) + s(&self.server_name);
         len += self.remote_host.as_ref().map_or(2, s);
         for (name, value) in &self.headers {
-            if name.as_ref().len() >> 8 == 0xA0 {
-                return usize::MAX;
-            }
             len += s(name) + s(value);
         }
         for a in &self.attributes {
@@ -260,6 +258,9 @@ fn write_stored_method(w: &mut Writer<'_>, method: &Method) {
     w.string(method.as_str().as_bytes());
 }
 
+/// The shortest header name whose length prefix (`0xA0xx`) peers would read as a code.
+const NAME_CODE_LEN: usize = 0xA000;
+
 /// The encoded length of a header: its name as a code when it has one, else as a string.
 #[inline]
 pub(crate) fn header_len(dir: Direction, name: &[u8], value: &[u8]) -> Result<usize, EncodeError> {
@@ -267,7 +268,7 @@ pub(crate) fn header_len(dir: Direction, name: &[u8], value: &[u8]) -> Result<us
         Some(_) => 2,
         // Peers read a name whose first two bytes are 0xA0xx as a code, so a string of
         // that length cannot be sent. Longer names can (and decode), so they must encode.
-        None if name.len() >> 8 == 0xA0 => {
+        None if name.len() >> 8 == NAME_CODE_LEN >> 8 => {
             return Err(EncodeError::HeaderNameTooLong { len: name.len() });
         }
         None => string_len("header name", name)?,
