@@ -40,9 +40,11 @@ fn split_packet(
         src.reserve(total - src.len() + HEADER_LEN);
         return Ok(None);
     }
-    let mut packet = src.split_to(total);
-    packet.advance(HEADER_LEN);
-    Ok(Some(packet.freeze()))
+    // Skipping the header on the frozen `Bytes` is a pointer bump; on `BytesMut` it is an
+    // out-of-line call that tells its storage kinds apart.
+    let mut payload = src.split_to(total).freeze();
+    payload.advance(HEADER_LEN);
+    Ok(Some(payload))
 }
 
 fn eof_check(src: &BytesMut) -> Result<(), DecodeError> {
