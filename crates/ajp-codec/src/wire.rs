@@ -190,29 +190,40 @@ pub(crate) fn opt_string_len(field: Field, s: Option<&[u8]>) -> Result<usize, En
 /// Writes primitives into a slice of the destination made ready beforehand, so that
 /// encoding is plain copies. (`BufMut` on `BytesMut` checks capacity and calls out of line
 /// for every put, which costs more than the copies here.)
+///
+/// It holds the part not yet written and splits each write off its front: one bounds
+/// check per write, and no position to keep.
 #[derive(Debug)]
 pub(crate) struct Writer<'a> {
-    buf: &'a mut [u8],
-    pos: usize,
+    rest: &'a mut [u8],
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
+        Self { rest: buf }
+    }
+
+    /// The bytes not written yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
+    /// The next `n` bytes, to be written by the caller.
+    #[inline(always)]
+    fn take(&mut self, n: usize) -> &'a mut [u8] {
+        let (head, tail) = std::mem::take(&mut self.rest).split_at_mut(n);
+        self.rest = tail;
+        head
+    }
+
     #[inline(always)]
     pub(crate) fn u8(&mut self, v: u8) {
-        self.buf[self.pos] = v;
-        self.pos += 1;
+        self.take(1)[0] = v;
     }
 
     #[inline(always)]
     pub(crate) fn u16(&mut self, v: u16) {
-        self.buf[self.pos..self.pos + 2].copy_from_slice(&v.to_be_bytes());
-        self.pos += 2;
-    }
-
-    #[inline(always)]
-    pub(crate) fn bytes(&mut self, b: &[u8]) {
-        copy(&mut self.buf[self.pos..][..b.len()], b);
-        self.pos += b.len();
+        self.take(2).copy_from_slice(&v.to_be_bytes());
     }
 
     /// An AJP string whose length was checked by [`string_len`].
@@ -222,7 +233,7 @@ impl Writer<'_> {
     #[inline(always)]
     pub(crate) fn string(&mut self, s: &[u8]) {
         let n = s.len();
-        let dst = &mut self.buf[self.pos..][..n + 3];
+        let dst = self.take(n + 3);
         let Some((len, rest)) = dst.split_first_chunk_mut::<2>() else {
             unreachable!("n + 3 >= 2")
         };
@@ -232,7 +243,6 @@ impl Writer<'_> {
         };
         *nul = 0;
         copy(body, s);
-        self.pos += n + 3;
     }
 
     /// A nullable AJP string whose length was checked by [`opt_string_len`].
@@ -294,16 +304,13 @@ pub(crate) fn put_packet(
     use crate::packet::HEADER_LEN;
     let start = dst.len();
     dst.resize(start + HEADER_LEN + room, 0);
-    let mut w = Writer {
-        buf: &mut dst[start..],
-        pos: 0,
-    };
-    w.bytes(&magic);
-    w.u16(0);
+    let mut w = Writer::new(&mut dst[start + HEADER_LEN..]);
     write(&mut w);
-    let len = w.pos - HEADER_LEN;
+    let len = room - w.remaining();
     debug_assert!(len <= max_payload);
-    dst[start + 2..start + HEADER_LEN].copy_from_slice(&(len as u16).to_be_bytes());
+    let [m0, m1] = magic;
+    let [l0, l1] = (len as u16).to_be_bytes();
+    dst[start..start + HEADER_LEN].copy_from_slice(&[m0, m1, l0, l1]);
     dst.truncate(start + HEADER_LEN + len);
 }
 
@@ -328,12 +335,7 @@ mod tests {
         let src: Vec<u8> = (1..=40).collect();
         for n in 0..=40 {
             let mut buf = [0xEEu8; 48];
-            let mut w = Writer {
-                buf: &mut buf,
-                pos: 3,
-            };
-            w.bytes(&src[..n]);
-            assert_eq!(w.pos, 3 + n);
+            copy(&mut buf[3..3 + n], &src[..n]);
             assert_eq!(&buf[3..3 + n], &src[..n], "length {n}");
             assert!(buf[..3].iter().all(|&b| b == 0xEE), "before, length {n}");
             assert!(buf[3 + n..].iter().all(|&b| b == 0xEE), "after, length {n}");
@@ -345,12 +347,9 @@ mod tests {
         let src: Vec<u8> = (1..=70).collect();
         for n in 0..=70 {
             let mut buf = [0xEEu8; 80];
-            let mut w = Writer {
-                buf: &mut buf,
-                pos: 2,
-            };
+            let mut w = Writer::new(&mut buf[2..]);
             w.string(&src[..n]);
-            assert_eq!(w.pos, 2 + n + 3);
+            assert_eq!(w.remaining(), 80 - 2 - n - 3);
             assert_eq!(buf[2..4], (n as u16).to_be_bytes(), "length {n}");
             assert_eq!(&buf[4..4 + n], &src[..n], "length {n}");
             assert_eq!(buf[4 + n], 0, "NUL, length {n}");
