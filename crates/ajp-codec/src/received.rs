@@ -441,36 +441,33 @@ fn skip_headers(buf: &[u8], pos: usize, count: u16) -> Option<usize> {
             return None;
         };
         if hi == 0xA0 {
-            // A coded name, then the value: code (2), value length (2), value, NUL (1).
+            // A coded name (2 bytes), then the value string.
             if lo == 0 || lo as usize > codes::REQUEST_HEADERS.len() {
                 return None;
             }
-            let &[hi, lo] = tail.get(at + 2..at + 4)? else {
-                return None;
-            };
-            q = add_length(q, [hi, lo]);
-            if *tail.get(q as usize + 4)? != 0 {
-                return None;
-            }
-            tail = tail.get(5..)?;
+            q = skip_string_at(tail, q, 2)?;
+            tail = tail.get(2 + 3..)?;
         } else {
-            // A string name, then the value: two strings of 3 fixed bytes each.
-            q = add_length(q, [hi, lo]);
-            let at = q as usize;
-            if *tail.get(at + 2)? != 0 {
-                return None;
-            }
-            let &[hi, lo] = tail.get(at + 3..at + 5)? else {
-                return None;
-            };
-            q = add_length(q, [hi, lo]);
-            if *tail.get(q as usize + 5)? != 0 {
-                return None;
-            }
-            tail = tail.get(6..)?;
+            // A string name, then the value string.
+            q = skip_string_at(tail, q, 0)?;
+            q = skip_string_at(tail, q, 3)?;
+            tail = tail.get(3 + 3..)?;
         }
     }
     Some(buf.len() - tail.len() + q as usize)
+}
+
+/// [`skip_headers`]' step over a string whose length prefix is at `q + fixed` in `tail`
+/// (`fixed`: the fixed bytes of the header before it): `q` plus its length, or `None` if
+/// its NUL is missing.
+#[inline(always)]
+fn skip_string_at(tail: &[u8], q: u32, fixed: usize) -> Option<u32> {
+    let at = q as usize + fixed;
+    let &[hi, lo] = tail.get(at..at + 2)? else {
+        return None;
+    };
+    let q = add_length(q, [hi, lo]);
+    (*tail.get(q as usize + fixed + 2)? == 0).then_some(q)
 }
 
 /// `q` plus the big-endian length `[hi, lo]`, as a shift and two adds that run beside each
