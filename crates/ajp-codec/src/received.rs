@@ -472,7 +472,8 @@ fn skip_string_at(tail: &[u8], q: u32, fixed: usize) -> Option<u32> {
 
 /// `q` plus the big-endian length `[hi, lo]`, as a shift and two adds that run beside each
 /// other (a 16-bit load and a byte swap would be one step longer), in an order the
-/// compiler keeps. The sum stays far below `u32::MAX`: `q` is at most a payload's length.
+/// compiler keeps. The sum stays far below `u32::MAX`: every sum is checked to fall within
+/// the payload before the next is made, so none exceeds 65 532 + 65 535.
 #[inline(always)]
 fn add_length(q: u32, [hi, lo]: [u8; 2]) -> u32 {
     (q + lo as u32) + ((hi as u32) << 8)
