@@ -202,37 +202,14 @@ impl Layout {
         let num_headers = u16::from_be_bytes([count_hi, count_lo]);
         let headers = pos + 5;
         let attributes = skip_headers(p, headers, num_headers)?;
-        pos = attributes;
-        let mut stored_method = None;
-        loop {
-            let code = *p.get(pos)?;
-            pos += 1;
-            match code {
-                attr::ARE_DONE => break,
-                attr::REQ_ATTRIBUTE => {
-                    lean_string(p, &mut pos)?;
-                    lean_string(p, &mut pos)?;
-                }
-                attr::SSL_KEY_SIZE => {
-                    p.get(pos..pos + 2)?;
-                    pos += 2;
-                }
-                attr::STORED_METHOD => {
-                    let name = lean_string(p, &mut pos)?;
-                    if stored_method.is_some() || coded_method.is_some() {
-                        return None;
-                    }
-                    stored_method = Some(RequestMethod::stored(name.of(p))?);
-                }
-                attr::CONTEXT..=attr::SSL_SESSION | attr::SECRET => {
-                    lean_string(p, &mut pos)?;
-                }
-                _ => return None,
-            }
-        }
-        if pos != p.len() {
+        let stored_method = skip_attributes(p, attributes)?;
+        if stored_method.is_some() && coded_method.is_some() {
             return None;
         }
+        let stored_method = match stored_method {
+            Some(name) => Some(RequestMethod::stored(name.of(p))?),
+            None => None,
+        };
         let method = request_method(coded_method, stored_method)?;
         Some(Self {
             method,
@@ -457,9 +434,9 @@ fn skip_headers(buf: &[u8], pos: usize, count: u16) -> Option<usize> {
     Some(buf.len() - tail.len() + q as usize)
 }
 
-/// [`skip_headers`]' step over a string whose length prefix is at `q + fixed` in `tail`
-/// (`fixed`: the fixed bytes of the header before it): `q` plus its length, or `None` if
-/// its NUL is missing.
+/// The step of [`skip_headers`] and [`skip_attributes`] over a string whose length prefix
+/// is at `q + fixed` in `tail` (`fixed`: the fixed bytes of the header or attribute before
+/// it): `q` plus its length, or `None` if its NUL is missing.
 #[inline(always)]
 fn skip_string_at(tail: &[u8], q: u32, fixed: usize) -> Option<u32> {
     let at = q as usize + fixed;
@@ -477,6 +454,54 @@ fn skip_string_at(tail: &[u8], q: u32, fixed: usize) -> Option<u32> {
 #[inline(always)]
 fn add_length(q: u32, [hi, lo]: [u8; 2]) -> u32 {
     (q + lo as u32) + ((hi as u32) << 8)
+}
+
+/// Walks the attributes from `pos` to the terminator, which must end the payload, as
+/// [`skip_headers`] walks headers: the span of the stored method's name if there is one
+/// (`Some(None)` if not), or `None` if the attributes are not valid (then
+/// [`read_attribute`] says why). Two stored methods are refused.
+#[inline]
+fn skip_attributes(buf: &[u8], pos: usize) -> Option<Option<Span>> {
+    let mut tail = buf.get(pos..)?;
+    let mut q = 0u32;
+    let mut stored = None;
+    loop {
+        let &code = tail.get(q as usize)?;
+        match code {
+            attr::ARE_DONE => {
+                tail = tail.get(1..)?;
+                break;
+            }
+            attr::REQ_ATTRIBUTE => {
+                q = skip_string_at(tail, q, 1)?;
+                q = skip_string_at(tail, q, 4)?;
+                tail = tail.get(1 + 3 + 3..)?;
+            }
+            attr::SSL_KEY_SIZE => {
+                tail.get(q as usize + 1..q as usize + 3)?;
+                tail = tail.get(1 + 2..)?;
+            }
+            attr::STORED_METHOD => {
+                if stored.is_some() {
+                    return None;
+                }
+                let start = buf.len() - tail.len() + q as usize + 3;
+                q = skip_string_at(tail, q, 1)?;
+                let end = buf.len() - tail.len() + q as usize + 3;
+                stored = Some(Span {
+                    start: start as u16,
+                    end: end as u16,
+                });
+                tail = tail.get(1 + 3..)?;
+            }
+            attr::CONTEXT..=attr::SSL_SESSION | attr::SECRET => {
+                q = skip_string_at(tail, q, 1)?;
+                tail = tail.get(1 + 3..)?;
+            }
+            _ => return None,
+        }
+    }
+    (tail.len() == q as usize).then_some(stored)
 }
 
 /// Headers of a scanned payload: they were checked, so reading them again cannot fail (a
