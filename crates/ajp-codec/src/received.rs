@@ -369,34 +369,16 @@ fn request_method(
     }
 }
 
-/// The end of a string (not null) whose big-endian length `[hi, lo]` was read at `pos`,
-/// or `None` if its NUL is missing.
-///
-/// A null string needs no test of its own: its NUL would be 65 537 bytes on, past the end
-/// of any payload (at most 65 532 bytes).
-#[inline(always)]
-fn skip_string(buf: &[u8], pos: usize, [hi, lo]: [u8; 2]) -> Option<usize> {
-    debug_assert!(buf.len() <= PacketSize::MAX.max_payload());
-    // Each string's length is a link in a chain of dependent loads (the next field is
-    // where this one ends), so its latency is what a decode costs. Two byte loads with a
-    // shift and an add in parallel take a cycle less than a 16-bit load and a byte swap.
-    let end = (pos + 2 + lo as usize) + ((hi as usize) << 8);
-    (*buf.get(end)? == 0).then_some(end + 1)
-}
-
 /// A string (not null) at `*pos`: its span, and `*pos` moved past it.
 #[inline(always)]
 fn lean_string(buf: &[u8], pos: &mut usize) -> Option<Span> {
-    let &[hi, lo] = buf.get(*pos..*pos + 2)? else {
-        return None;
-    };
-    let end = skip_string(buf, *pos, [hi, lo])?;
-    let span = Span {
-        start: (*pos + 2) as u16,
-        end: (end - 1) as u16,
-    };
-    *pos = end;
-    Some(span)
+    let start = *pos + 2;
+    let end = start + skip_string_at(buf, 0, *pos)? as usize;
+    *pos = end + 1;
+    Some(Span {
+        start: start as u16,
+        end: end as u16,
+    })
 }
 
 /// The end of `count` valid request headers starting at `pos`, or `None` if they are not
@@ -405,11 +387,11 @@ fn lean_string(buf: &[u8], pos: &mut usize) -> Option<Span> {
 #[inline]
 fn skip_headers(buf: &[u8], pos: usize, count: u16) -> Option<usize> {
     // Each string's length must be read before the next field can be found, so the walk is
-    // one chain of dependent loads, and its length is what this costs. The position is kept
-    // in two parts to shorten each link: `tail`, moved on by the fixed bytes of each header
-    // (length prefixes, NULs, a code) and off the chain, and `q`, the string lengths added
-    // so far. A link is then two byte loads and two adds; the fixed bytes become constant
-    // offsets in the loads. (`q` is a `u32` so that those offsets cannot overflow.)
+    // one chain of dependent loads, and its length is what a decode costs. The position is
+    // kept in two parts to shorten each link: `tail`, moved on by the fixed bytes of each
+    // header (length prefixes, NULs, a code) and off the chain, and `q`, the string lengths
+    // added so far (see `add_length`); the fixed bytes become constant offsets in the
+    // loads. (`q` is a `u32` so that those offsets cannot overflow.)
     let mut tail = buf.get(pos..)?;
     let mut q = 0u32;
     for _ in 0..count {
@@ -434,11 +416,15 @@ fn skip_headers(buf: &[u8], pos: usize, count: u16) -> Option<usize> {
     Some(buf.len() - tail.len() + q as usize)
 }
 
-/// The step of [`skip_headers`] and [`skip_attributes`] over a string whose length prefix
-/// is at `q + fixed` in `tail` (`fixed`: the fixed bytes of the header or attribute before
-/// it): `q` plus its length, or `None` if its NUL is missing.
+/// The step of the lean scan over a string (not null) whose length prefix is at
+/// `q + fixed` in `tail` (`fixed`: the fixed bytes before it not yet moved past): `q` plus
+/// its length, or `None` if its NUL is missing.
+///
+/// A null string needs no test of its own: its NUL would be 65 537 bytes on, past the end
+/// of any payload (at most 65 532 bytes).
 #[inline(always)]
 fn skip_string_at(tail: &[u8], q: u32, fixed: usize) -> Option<u32> {
+    debug_assert!(tail.len() <= PacketSize::MAX.max_payload());
     let at = q as usize + fixed;
     let &[hi, lo] = tail.get(at..at + 2)? else {
         return None;
