@@ -75,13 +75,20 @@ static METHODS: LazyLock<[Method; 27]> = LazyLock::new(|| {
 });
 
 /// The method for a code 1..=27.
+#[inline]
 pub(crate) fn method_for_code(code: u8) -> Option<&'static Method> {
-    // The two common methods without the lazy table's check.
+    // The two common methods without a call or the lazy table's check.
     static GET: Method = Method::GET;
     static POST: Method = Method::POST;
     match code {
         2 => Some(&GET),
         4 => Some(&POST),
+        _ => table_method_for_code(code),
+    }
+}
+
+fn table_method_for_code(code: u8) -> Option<&'static Method> {
+    match code {
         1..=27 => Some(&METHODS[code as usize - 1]),
         _ => None,
     }
