@@ -95,7 +95,16 @@ fn table_method_for_code(code: u8) -> Option<&'static Method> {
 }
 
 /// The code of a method, if it has one. Method names are case-sensitive.
+#[inline]
 pub(crate) fn code_for_method(method: &Method) -> Option<u8> {
+    // GET without a call: the lookup below pushes seven registers whatever the method.
+    if *method == Method::GET {
+        return Some(2);
+    }
+    table_code_for_method(method)
+}
+
+fn table_code_for_method(method: &Method) -> Option<u8> {
     // The common methods without a string comparison.
     let code = match *method {
         Method::GET => 2,

@@ -150,12 +150,7 @@ impl<S: AsRef<[u8]>> ForwardRequest<S> {
     /// A request that does not fit one packet of `packet_size` is an
     /// [`EncodeError::TooLarge`], and `dst` is left as it was.
     pub fn encode(&self, dst: &mut BytesMut, packet_size: PacketSize) -> Result<(), EncodeError> {
-        // GET without a call: the lookup pushes seven registers whatever the method.
-        let code = if self.method == Method::GET {
-            Some(2)
-        } else {
-            codes::code_for_method(&self.method)
-        };
+        let code = codes::code_for_method(&self.method);
         let max = packet_size.max_payload();
         // The common case in one pass: a bound that needs no header-name lookups. When it
         // fits, so does the request, and every field is valid (a string too long for AJP
